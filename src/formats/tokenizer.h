@@ -1,0 +1,51 @@
+/* Tokenizers built from GGUF metadata (tokenizer.ggml.*): SentencePiece-style ("llama"), with
+ * byte-level BPE ("gpt2") and WordPiece ("bert") added behind the same interface.
+ * A tn_vocab is immutable after loading and safe to share between threads. */
+#ifndef TN_FORMATS_TOKENIZER_H
+#define TN_FORMATS_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/gguf.h"
+
+typedef struct tn_vocab tn_vocab;
+
+/* Token attributes, as llama.cpp's tokenizer.ggml.token_type values. */
+enum {
+    TN_TOKEN_UNDEFINED = 0,
+    TN_TOKEN_NORMAL = 1,
+    TN_TOKEN_UNKNOWN = 2,
+    TN_TOKEN_CONTROL = 3,
+    TN_TOKEN_USER_DEFINED = 4,
+    TN_TOKEN_UNUSED = 5,
+    TN_TOKEN_BYTE = 6,
+};
+
+tn_vocab *tn_vocab_load(const tn_gguf *g); /* NULL + error if metadata is missing/invalid */
+void tn_vocab_free(tn_vocab *v);
+
+int32_t tn_vocab_n_tokens(const tn_vocab *v);
+int32_t tn_vocab_bos(const tn_vocab *v); /* -1 if none */
+int32_t tn_vocab_eos(const tn_vocab *v);
+int32_t tn_vocab_eot(const tn_vocab *v); /* end-of-turn, -1 if none */
+bool tn_vocab_add_bos(const tn_vocab *v); /* tokenizer.ggml.add_bos_token (default per model) */
+bool tn_vocab_is_eog(const tn_vocab *v, int32_t id); /* EOS, EOT or other end-of-generation */
+const char *tn_vocab_text(const tn_vocab *v, int32_t id); /* raw vocabulary string */
+int tn_vocab_token_type(const tn_vocab *v, int32_t id);
+
+/* Encodes text (len bytes). add_bos prepends BOS; parse_special matches control/user-defined
+ * token texts in the input. Returns the number of tokens; if that exceeds max_out, returns the
+ * negative of the number needed and writes nothing useful. Returns INT32_MIN with an error set on
+ * invalid input. */
+int32_t tn_vocab_encode(const tn_vocab *v, const char *text, size_t len, bool add_bos,
+                        bool parse_special, int32_t *out, int32_t max_out);
+
+/* Writes the bytes token `id` stands for (SentencePiece "▁" -> space, <0xXX> -> byte) to buf.
+ * Control tokens produce nothing unless `special`. Returns bytes written, or the negative of the
+ * size needed if buf is too small. */
+int32_t tn_vocab_token_to_piece(const tn_vocab *v, int32_t id, bool special, char *buf,
+                                int32_t size);
+
+#endif
