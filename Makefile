@@ -46,6 +46,8 @@ $(BUILD)/libtern.a: $(LIB_ALL_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
+$(BUILD)/tools/%.o: CFLAGS += -DTN_SOURCE_DIR=\"$(CURDIR)\"
+
 $(BUILD)/tern: $(TOOL_OBJ) $(BUILD)/libtern.a
 	$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(BUILD)/libtern.a $(LDLIBS)
 
