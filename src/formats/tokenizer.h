@@ -48,4 +48,18 @@ int32_t tn_vocab_encode(const tn_vocab *v, const char *text, size_t len, bool ad
 int32_t tn_vocab_token_to_piece(const tn_vocab *v, int32_t id, bool special, char *buf,
                                 int32_t size);
 
+/* ---- additions (spm) ---- */
+
+int32_t tn_vocab_unk(const tn_vocab *v); /* -1 if none */
+bool tn_vocab_add_eos(const tn_vocab *v); /* tokenizer.ggml.add_eos_token; encode never adds EOS */
+bool tn_vocab_add_space_prefix(const tn_vocab *v); /* tokenizer.ggml.add_space_prefix */
+/* Id of the token whose text is exactly text[0..len), or -1. O(1) (hash map). */
+int32_t tn_vocab_find(const tn_vocab *v, const char *text, size_t len);
+
+/* Concatenates tn_vocab_token_to_piece() of n ids into buf. remove_space drops the first byte of
+ * the output if it is a space (the SentencePiece dummy prefix). Returns the byte count, the
+ * negative of the size needed if buf is too small, or INT32_MIN with an error set (bad id). */
+int32_t tn_vocab_detokenize(const tn_vocab *v, const int32_t *ids, int32_t n, bool special,
+                            bool remove_space, char *buf, int32_t size);
+
 #endif

@@ -1,0 +1,76 @@
+/* Internal to the tokenizer files (tokenizer.c and the per-algorithm tok_*.c): the loaded
+ * vocabulary that every encoder reads, the text->id hash map and the output sink. tokenizer.c
+ * loads the vocabulary, splits the input around special tokens and dispatches each plain-text
+ * fragment to the encoder of the vocabulary's model (tok_spm.c for "llama"; "gpt2" and "bert"
+ * encoders are meant to be added as sibling files behind the same struct). */
+#ifndef TN_FORMATS_TOK_INTERNAL_H
+#define TN_FORMATS_TOK_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/tokenizer.h"
+
+/* Which algorithm encodes plain text (tokenizer.ggml.model). */
+enum { TN_TOK_SPM = 1 };
+
+/* Token attribute bits, derived from token_type at load and then adjusted the way llama.cpp
+ * adjusts them (end-of-generation texts become control, per-model strip flags). */
+enum {
+    TN_ATTR_NORMAL = 1u << 0,
+    TN_ATTR_UNKNOWN = 1u << 1,
+    TN_ATTR_CONTROL = 1u << 2,
+    TN_ATTR_USER_DEFINED = 1u << 3,
+    TN_ATTR_UNUSED = 1u << 4,
+    TN_ATTR_BYTE = 1u << 5,
+    TN_ATTR_LSTRIP = 1u << 6, /* swallow whitespace before the special token when matched */
+    TN_ATTR_RSTRIP = 1u << 7, /* swallow whitespace after it */
+};
+
+struct tn_vocab {
+    int model; /* TN_TOK_* */
+    int32_t n_tokens;
+    char *blob;     /* all token texts, each NUL-terminated */
+    uint32_t *off;  /* [n_tokens] offset of token i's text in blob */
+    uint32_t *len;  /* [n_tokens] byte length (texts may contain NUL bytes) */
+    float *score;   /* [n_tokens] SentencePiece merge score (NaN replaced by -inf) */
+    uint8_t *type;  /* [n_tokens] token_type as stored in the file (TN_TOKEN_*) */
+    uint16_t *attr; /* [n_tokens] TN_ATTR_* bits */
+
+    /* Open-addressing hash map text -> id: slots hold id + 1 (0 = empty). */
+    uint32_t *slots;
+    uint32_t slot_mask;
+
+    int32_t bos, eos, eot, unk, pad;
+    bool add_bos, add_eos, add_space_prefix;
+
+    int32_t byte_id[256]; /* byte fallback token per byte value, -1 if none */
+
+    /* Tokens matched in raw text before the encoder runs (control, user-defined, unknown),
+     * longest text first. */
+    int32_t *special;
+    int32_t n_special;
+
+    int32_t *eog; /* end-of-generation ids */
+    int32_t n_eog;
+};
+
+/* Collects encoder output: writes while there is room, always counts. */
+typedef struct tn_tok_sink {
+    int32_t *out;
+    int64_t max;
+    int64_t n;
+} tn_tok_sink;
+
+static inline void tn_tok_push(tn_tok_sink *s, int32_t id) {
+    if (s->n < s->max) s->out[s->n] = id;
+    s->n++;
+}
+
+/* SentencePiece BPE (tok_spm.c): encodes one plain-text fragment. add_prefix prepends the dummy
+ * "▁". Returns 0, or -1 with an error set (out of memory, fragment too long). */
+int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_prefix,
+                  tn_tok_sink *sink);
+
+#endif

@@ -1,0 +1,191 @@
+/* SentencePiece BPE encoding of one plain-text fragment (tokenizer.ggml.model == "llama"), with
+ * the exact behaviour of llama.cpp's SPM tokenizer, so that ids match its test vectors:
+ *
+ *  1. Spaces become U+2581 "▁"; a "▁" is prepended when the caller asks (dummy prefix).
+ *  2. The text is cut into initial symbols of one UTF-8 character each. The character length
+ *     comes from the lead byte alone (0xxx/10xx -> 1, 110x -> 2, 1110 -> 3, 1111 -> 4), clipped
+ *     at the end of the text; continuation bytes are not checked. So invalid UTF-8 never fails:
+ *     a stray byte is a symbol of its own, a truncated sequence is a shorter symbol, and a lead
+ *     byte swallows the following bytes whatever they are.
+ *  3. Repeatedly, of all adjacent symbol pairs whose concatenation is a vocabulary token, the
+ *     one with the highest token score is merged (ties: leftmost pair). A binary heap holds the
+ *     candidate pairs; entries made stale by an earlier merge are recognised and skipped, so the
+ *     whole loop is O(n log n).
+ *  4. Each final symbol is its token; a symbol that is not in the vocabulary (only possible for
+ *     an unmerged initial symbol) is emitted byte by byte as <0xXX> byte-fallback tokens, e.g.
+ *     "\xC3" "A" read as one 2-byte symbol gives <0xC3> <0x41>, as in llama.cpp. */
+#include "formats/tok_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+typedef struct {
+    int32_t start; /* byte offset in the escaped text */
+    int32_t n;     /* byte length; 0 once merged into the symbol on its left */
+    int32_t prev, next;
+} spm_symbol;
+
+typedef struct {
+    float score;
+    int32_t left, right;
+    int32_t size; /* byte length of the merged text when the pair was queued */
+} spm_pair;
+
+typedef struct {
+    spm_pair *a;
+    int32_t n;
+} spm_heap;
+
+/* True if p should be merged before q: higher score, then leftmost. */
+static inline bool pair_before(const spm_pair *p, const spm_pair *q) {
+    return p->score > q->score || (p->score == q->score && p->left < q->left);
+}
+
+static void heap_push(spm_heap *h, spm_pair p) {
+    int32_t i = h->n++;
+    while (i > 0) {
+        int32_t parent = (i - 1) / 2;
+        if (!pair_before(&p, &h->a[parent])) break;
+        h->a[i] = h->a[parent];
+        i = parent;
+    }
+    h->a[i] = p;
+}
+
+static spm_pair heap_pop(spm_heap *h) {
+    spm_pair top = h->a[0];
+    spm_pair last = h->a[--h->n];
+    int32_t i = 0;
+    for (;;) {
+        int32_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && pair_before(&h->a[c + 1], &h->a[c])) c++;
+        if (!pair_before(&h->a[c], &last)) break;
+        h->a[i] = h->a[c];
+        i = c;
+    }
+    if (h->n > 0) h->a[i] = last;
+    return top;
+}
+
+static inline int32_t utf8_len_from_lead(unsigned char c) {
+    static const int8_t len_by_high_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return len_by_high_nibble[c >> 4];
+}
+
+typedef struct {
+    const tn_vocab *v;
+    const char *text;
+    spm_symbol *sym;
+    spm_heap heap;
+} spm_session;
+
+static void try_add_pair(spm_session *s, int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const spm_symbol *l = &s->sym[left];
+    int32_t size = l->n + s->sym[right].n;
+    int32_t id = tn_vocab_find(s->v, s->text + l->start, (size_t)size);
+    if (id < 0) return;
+    spm_pair p = {s->v->score[id], left, right, size};
+    heap_push(&s->heap, p);
+}
+
+/* Emits the token(s) for one final symbol. */
+static int emit_symbol(const tn_vocab *v, const char *text, const spm_symbol *sym,
+                       tn_tok_sink *sink) {
+    int32_t id = tn_vocab_find(v, text + sym->start, (size_t)sym->n);
+    if (id >= 0) {
+        tn_tok_push(sink, id);
+        return 0;
+    }
+    for (int32_t j = 0; j < sym->n; j++) {
+        unsigned char b = (unsigned char)text[sym->start + j];
+        int32_t bid = v->byte_id[b] >= 0 ? v->byte_id[b] : v->unk;
+        if (bid < 0)
+            return tn_set_error("tokenizer: no token for byte 0x%02X (no <0x%02X> byte token, "
+                                "no single-byte token and no unknown token)",
+                                b, b);
+        tn_tok_push(sink, bid);
+    }
+    return 0;
+}
+
+int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_prefix,
+                  tn_tok_sink *sink) {
+    static const char ws[3] = {'\xe2', '\x96', '\x81'}; /* U+2581 */
+    size_t n_spaces = 0;
+    for (size_t i = 0; i < len; i++) n_spaces += text[i] == ' ';
+    /* Symbol indices and offsets are int32; the heap holds up to 3 pairs per byte. */
+    const size_t max_len = (size_t)INT32_MAX / 4;
+    if (len > max_len || n_spaces > max_len)
+        return tn_set_error("tokenizer: text fragment of %zu bytes is too long (max %zu)", len,
+                            max_len);
+    size_t elen = (add_prefix ? 3 : 0) + len + 2 * n_spaces;
+    if (elen > max_len)
+        return tn_set_error("tokenizer: text fragment of %zu bytes is too long (max %zu)", len,
+                            max_len);
+    if (elen == 0) return 0;
+
+    char *buf = malloc(elen);
+    spm_symbol *sym = malloc(elen * sizeof *sym);
+    spm_pair *pairs = malloc(3 * elen * sizeof *pairs);
+    if (!buf || !sym || !pairs) {
+        free(buf);
+        free(sym);
+        free(pairs);
+        return tn_set_error("tokenizer: out of memory for a %zu-byte fragment", len);
+    }
+
+    size_t o = 0;
+    if (add_prefix) {
+        memcpy(buf, ws, 3);
+        o = 3;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == ' ') {
+            memcpy(buf + o, ws, 3);
+            o += 3;
+        } else {
+            buf[o++] = text[i];
+        }
+    }
+
+    int32_t n_sym = 0;
+    for (int32_t off = 0; off < (int32_t)elen;) {
+        int32_t n = utf8_len_from_lead((unsigned char)buf[off]);
+        if (n > (int32_t)elen - off) n = (int32_t)elen - off;
+        sym[n_sym].start = off;
+        sym[n_sym].n = n;
+        sym[n_sym].prev = n_sym - 1;
+        off += n;
+        sym[n_sym].next = off == (int32_t)elen ? -1 : n_sym + 1;
+        n_sym++;
+    }
+
+    spm_session s = {v, buf, sym, {pairs, 0}};
+    for (int32_t i = 1; i < n_sym; i++) try_add_pair(&s, i - 1, i);
+
+    while (s.heap.n > 0) {
+        spm_pair p = heap_pop(&s.heap);
+        spm_symbol *l = &sym[p.left], *r = &sym[p.right];
+        /* Sizes only grow and a right symbol is only ever absorbed by its left neighbour, so a
+         * queued pair is still current iff both sides are alive and its size still adds up. */
+        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) sym[r->next].prev = p.left;
+        try_add_pair(&s, l->prev, p.left);
+        try_add_pair(&s, p.left, l->next);
+    }
+
+    int rc = 0;
+    for (int32_t i = 0; i != -1 && rc == 0; i = sym[i].next) rc = emit_symbol(v, buf, &sym[i], sink);
+
+    free(buf);
+    free(sym);
+    free(pairs);
+    return rc;
+}
