@@ -66,6 +66,9 @@ uint64_t tn_gguf_arr_len(const tn_gguf *g, int64_t i);
 const void *tn_gguf_arr_data(const tn_gguf *g, int64_t i);
 /* j-th string of a string array; *len gets its byte length. The string is NOT NUL-terminated. */
 const char *tn_gguf_arr_str(const tn_gguf *g, int64_t i, uint64_t j, uint64_t *len);
+/* The kv's value exactly as serialized in the file (the bytes after its u32 type field; for an
+ * array: element type, count and elements). Borrowed from the mapping. Used to copy kvs verbatim. */
+const void *tn_gguf_kv_raw(const tn_gguf *g, int64_t i, size_t *size);
 
 /* Typed getters by key. Return 0 on success, 1 if the key is absent (out untouched, no error
  * set), -1 if present with an incompatible type or out-of-range value (error set, naming the key).
