@@ -554,6 +554,22 @@ static void test_small_vocab(void) {
     }
     free_img(v, g, &file);
 
+    /* Merges across a "▁" when the vocabulary has such tokens (the encoder cuts the text only
+     * between characters that never occur next to each other inside a token). */
+    char x_[8], x_y[8];
+    snprintf(x_, sizeof x_, "x%s", S);
+    snprintf(x_y, sizeof x_y, "x%sy", S);
+    tok_def tx[] = {{"<unk>", 0, TN_TOKEN_UNKNOWN}, {"<s>", 0, TN_TOKEN_CONTROL},
+                    {"</s>", 0, TN_TOKEN_CONTROL},  {S, -1, TN_TOKEN_NORMAL},
+                    {"x", -1, TN_TOKEN_NORMAL},     {"y", -1, TN_TOKEN_NORMAL},
+                    {x_, -2, TN_TOKEN_NORMAL},      {x_y, -3, TN_TOKEN_NORMAL}};
+    m = (img){0};
+    kv_vocab(&m, tx, 8, false);
+    v = img_vocab(&m, &g, &file);
+    int32_t w8[] = {3, 7, 3, 6, 3, 5};
+    if (v) check_enc(v, "x y x  y", 8, false, w8, 6, "merges across ▁: x▁y");
+    free_img(v, g, &file);
+
     /* load errors: duplicate token, unsupported model, missing model */
     tok_def dup[] = {{"a", 0, 1}, {"a", 0, 1}};
     m = (img){0};
@@ -574,6 +590,60 @@ static void test_small_vocab(void) {
     free_img(v, g, &file);
 }
 
+/* Random byte strings mixed with special-token texts, spaces and pieces of "▁": no crash (run
+ * under SAN=1), the size query agrees with the fill, ids are in range, and with
+ * parse_special=false text without ' ' or "▁" round-trips byte-exactly. */
+static void test_random(void) {
+    tn_gguf *g;
+    tn_vocab *v = load_vocab("tests/data/vocab/ggml-vocab-phi-3.gguf", &g);
+    if (!v) return;
+    static const char *const parts[] = {"<|end|>", "</s>", "<s>", "<|user|>", "\xe2\x96\x81",
+                                        "\xe2\x96", "\n", "  ", "Hello", "\xf0\x9f\xa6\x99"};
+    uint32_t seed = 12345;
+    int bad_count = 0, bad_ids = 0, bad_trip = 0;
+    for (int it = 0; it < 3000; it++) {
+        char s[256];
+        size_t len = 0;
+        seed = seed * 1664525u + 1013904223u;
+        int n_parts = (int)(seed >> 24) % 24;
+        bool has_space = false;
+        for (int k = 0; k < n_parts; k++) {
+            seed = seed * 1664525u + 1013904223u;
+            uint32_t r = seed >> 8;
+            if (r % 3 == 0) {
+                const char *p = parts[(r / 3) % 10];
+                size_t pl = strlen(p);
+                if (len + pl >= sizeof s) break;
+                memcpy(s + len, p, pl);
+                len += pl;
+            } else if (len + 1 < sizeof s) {
+                s[len++] = (char)(r >> 8);
+            }
+        }
+        /* a space or a literal U+2581 both decode to ' ' */
+        for (size_t i = 0; i < len; i++) has_space |= s[i] == ' ';
+        has_space |= memmem(s, len, "\xe2\x96\x81", 3) != NULL;
+        bool special = it & 1;
+        int32_t *ids;
+        int32_t n = encode(v, s, len, it % 3 == 0, special, &ids);
+        int32_t n2 = tn_vocab_encode(v, s, len, it % 3 == 0, special, NULL, 0);
+        bad_count += n < 0 || n2 != (n > 0 ? -n : 0);
+        for (int32_t i = 0; i < n; i++) bad_ids += ids[i] < 0 || ids[i] >= tn_vocab_n_tokens(v);
+        if (!special && !has_space && it % 3 != 0) {
+            int32_t dlen;
+            char *back = decode(v, ids, n, false, true, &dlen);
+            bad_trip += !back || (size_t)dlen != len || memcmp(back, s, len) != 0;
+            free(back);
+        }
+        free(ids);
+    }
+    CHECK(bad_count == 0, "%d size-query mismatches", bad_count);
+    CHECK(bad_ids == 0, "%d ids out of range", bad_ids);
+    CHECK(bad_trip == 0, "%d round-trip failures", bad_trip);
+    tn_vocab_free(v);
+    tn_gguf_close(g);
+}
+
 int main(void) {
     tn_gguf *g;
     tn_vocab *v = load_vocab(LLAMA_GGUF, &g);
@@ -587,5 +657,6 @@ int main(void) {
     test_vocab_vectors("tests/data/vocab/ggml-vocab-phi-3.gguf");
     test_phi3_specials();
     test_small_vocab();
+    test_random();
     return tn_test_done("test_tokenizer");
 }

@@ -54,6 +54,8 @@ struct tn_vocab {
 
     int32_t *eog; /* end-of-generation ids */
     int32_t n_eog;
+
+    struct tn_spm_index *spm; /* TN_TOK_SPM: encoder tables (tok_spm.c) */
 };
 
 /* Collects encoder output: writes while there is room, always counts. */
@@ -68,7 +70,11 @@ static inline void tn_tok_push(tn_tok_sink *s, int32_t id) {
     s->n++;
 }
 
-/* SentencePiece BPE (tok_spm.c): encodes one plain-text fragment. add_prefix prepends the dummy
+/* SentencePiece BPE (tok_spm.c). init builds the encoder's tables once the vocabulary is loaded
+ * (0, or -1 with an error set); free releases them (safe on a partly loaded vocabulary). */
+int tn_spm_init(tn_vocab *v);
+void tn_spm_free(tn_vocab *v);
+/* Encodes one plain-text fragment. add_prefix prepends the dummy
  * "▁". Returns 0, or -1 with an error set (out of memory, fragment too long). */
 int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_prefix,
                   tn_tok_sink *sink);

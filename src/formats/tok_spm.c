@@ -13,7 +13,15 @@
  *     whole loop is O(n log n).
  *  4. Each final symbol is its token; a symbol that is not in the vocabulary (only possible for
  *     an unmerged initial symbol) is emitted byte by byte as <0xXX> byte-fallback tokens, e.g.
- *     "\xC3" "A" read as one 2-byte symbol gives <0xC3> <0x41>, as in llama.cpp. */
+ *     "\xC3" "A" read as one 2-byte symbol gives <0xC3> <0x41>, as in llama.cpp.
+ *
+ * Speed: a merged symbol is always a vocabulary token, so no merge can span two adjacent initial
+ * symbols (characters) a, b unless the character pair ab occurs inside some token. At load, the
+ * set of adjacent character pairs inside tokens is collected; the text is cut wherever a pair is
+ * absent (for SentencePiece vocabularies: before every "▁" that follows a non-space, i.e. into
+ * words) and each piece is merged on its own with a small heap. Within a piece the merges happen
+ * in the order the whole-text loop would apply them, so the result is identical; it is only
+ * faster (small heaps stay in cache). */
 #include "formats/tok_internal.h"
 
 #include <stdlib.h>
@@ -75,6 +83,81 @@ static inline int32_t utf8_len_from_lead(unsigned char c) {
     return len_by_high_nibble[c >> 4];
 }
 
+/* ---- set of character pairs that occur inside tokens ---- */
+
+/* A pair of characters (each 1-4 bytes) is keyed by its bytes, zero-padded to 8. Two different
+ * pairs share a key only when a character was clipped at the end of a text; a false "maybe in a
+ * token" only costs a missed cut, never a wrong result. */
+struct tn_spm_index {
+    uint64_t *keys;
+    uint8_t *used;
+    uint64_t mask;
+};
+
+static inline uint64_t pair_key(const char *s, int32_t n) {
+    uint64_t k = 0;
+    memcpy(&k, s, (size_t)(n < 8 ? n : 8));
+    return k;
+}
+
+static inline uint64_t key_slot(uint64_t k, uint64_t mask) {
+    return ((k ^ (k >> 29)) * 0x9E3779B97F4A7C15ull >> 20) & mask;
+}
+
+static inline bool pair_maybe_in_token(const struct tn_spm_index *ix, uint64_t k) {
+    for (uint64_t h = key_slot(k, ix->mask);; h = (h + 1) & ix->mask) {
+        if (!ix->used[h]) return false;
+        if (ix->keys[h] == k) return true;
+    }
+}
+
+int tn_spm_init(tn_vocab *v) {
+    uint64_t n_bytes = 0; /* at most one pair per byte of token text */
+    for (int32_t id = 0; id < v->n_tokens; id++) n_bytes += v->len[id];
+    uint64_t cap = 64;
+    while (cap < 2 * n_bytes) cap *= 2;
+    struct tn_spm_index *ix = calloc(1, sizeof *ix);
+    if (ix) {
+        ix->keys = malloc(cap * sizeof *ix->keys);
+        ix->used = calloc(cap, 1);
+    }
+    if (!ix || !ix->keys || !ix->used) {
+        if (ix) free(ix->keys), free(ix->used);
+        free(ix);
+        return tn_set_error("tokenizer: out of memory for the character-pair index");
+    }
+    ix->mask = cap - 1;
+    for (int32_t id = 0; id < v->n_tokens; id++) {
+        const char *t = v->blob + v->off[id];
+        int32_t len = (int32_t)v->len[id], prev = -1;
+        for (int32_t off = 0; off < len;) {
+            int32_t n = utf8_len_from_lead((unsigned char)t[off]);
+            if (n > len - off) n = len - off;
+            if (prev >= 0) {
+                uint64_t k = pair_key(t + prev, off + n - prev);
+                uint64_t h = key_slot(k, ix->mask);
+                while (ix->used[h] && ix->keys[h] != k) h = (h + 1) & ix->mask;
+                ix->keys[h] = k;
+                ix->used[h] = 1;
+            }
+            prev = off;
+            off += n;
+        }
+    }
+    v->spm = ix;
+    return 0;
+}
+
+void tn_spm_free(tn_vocab *v) {
+    if (!v->spm) return;
+    free(v->spm->keys);
+    free(v->spm->used);
+    free(v->spm);
+    v->spm = NULL;
+}
+
+/* ---- merging one piece ---- */
+
 typedef struct {
     const tn_vocab *v;
     const char *text;
@@ -112,6 +195,30 @@ static int emit_symbol(const tn_vocab *v, const char *text, const spm_symbol *sy
     return 0;
 }
 
+/* Merges the n_sym linked symbols s->sym[0..n_sym) and emits the result. */
+static int merge_and_emit(spm_session *s, int32_t n_sym, tn_tok_sink *sink) {
+    spm_symbol *sym = s->sym;
+    s->heap.n = 0;
+    for (int32_t i = 1; i < n_sym; i++) try_add_pair(s, i - 1, i);
+    while (s->heap.n > 0) {
+        spm_pair p = heap_pop(&s->heap);
+        spm_symbol *l = &sym[p.left], *r = &sym[p.right];
+        /* Sizes only grow and a right symbol is only ever absorbed by its left neighbour, so a
+         * queued pair is still current iff both sides are alive and its size still adds up. */
+        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue;
+        l->n += r->n;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next >= 0) sym[r->next].prev = p.left;
+        try_add_pair(s, l->prev, p.left);
+        try_add_pair(s, p.left, l->next);
+    }
+    int rc = 0;
+    for (int32_t i = 0; i != -1 && rc == 0; i = sym[i].next)
+        rc = emit_symbol(s->v, s->text, &sym[i], sink);
+    return rc;
+}
+
 int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_prefix,
                   tn_tok_sink *sink) {
     static const char ws[3] = {'\xe2', '\x96', '\x81'}; /* U+2581 */
@@ -137,7 +244,6 @@ int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_pref
         free(pairs);
         return tn_set_error("tokenizer: out of memory for a %zu-byte fragment", len);
     }
-
     size_t o = 0;
     if (add_prefix) {
         memcpy(buf, ws, 3);
@@ -152,38 +258,30 @@ int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_pref
         }
     }
 
-    int32_t n_sym = 0;
-    for (int32_t off = 0; off < (int32_t)elen;) {
-        int32_t n = utf8_len_from_lead((unsigned char)buf[off]);
-        if (n > (int32_t)elen - off) n = (int32_t)elen - off;
-        sym[n_sym].start = off;
-        sym[n_sym].n = n;
-        sym[n_sym].prev = n_sym - 1;
-        off += n;
-        sym[n_sym].next = off == (int32_t)elen ? -1 : n_sym + 1;
-        n_sym++;
-    }
-
-    spm_session s = {v, buf, sym, {pairs, 0}};
-    for (int32_t i = 1; i < n_sym; i++) try_add_pair(&s, i - 1, i);
-
-    while (s.heap.n > 0) {
-        spm_pair p = heap_pop(&s.heap);
-        spm_symbol *l = &sym[p.left], *r = &sym[p.right];
-        /* Sizes only grow and a right symbol is only ever absorbed by its left neighbour, so a
-         * queued pair is still current iff both sides are alive and its size still adds up. */
-        if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next >= 0) sym[r->next].prev = p.left;
-        try_add_pair(&s, l->prev, p.left);
-        try_add_pair(&s, p.left, l->next);
-    }
-
+    spm_session s = {v, NULL, sym, {pairs, 0}};
     int rc = 0;
-    for (int32_t i = 0; i != -1 && rc == 0; i = sym[i].next) rc = emit_symbol(v, buf, &sym[i], sink);
-
+    for (int32_t off = 0; off < (int32_t)elen && rc == 0;) {
+        /* One piece: characters up to the first adjacent pair that no token contains. Its
+         * symbols are numbered from 0 (s.text points at the piece). */
+        const char *piece = buf + off;
+        int32_t p_off = 0, p_len = (int32_t)elen - off, n_sym = 0;
+        for (;;) {
+            int32_t n = utf8_len_from_lead((unsigned char)piece[p_off]);
+            if (n > p_len - p_off) n = p_len - p_off;
+            if (n_sym > 0) {
+                int32_t ps = sym[n_sym - 1].start;
+                if (!pair_maybe_in_token(v->spm, pair_key(piece + ps, p_off + n - ps))) break;
+            }
+            sym[n_sym] = (spm_symbol){p_off, n, n_sym - 1, n_sym + 1};
+            n_sym++;
+            p_off += n;
+            if (p_off == p_len) break;
+        }
+        sym[n_sym - 1].next = -1;
+        s.text = piece;
+        rc = merge_and_emit(&s, n_sym, sink);
+        off += p_off;
+    }
     free(buf);
     free(sym);
     free(pairs);

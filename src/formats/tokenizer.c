@@ -334,7 +334,7 @@ tn_vocab *tn_vocab_load(const tn_gguf *g) {
         goto fail;
     }
     find_byte_tokens(v);
-    if (detect_eog(v) || build_special_list(v)) goto fail;
+    if (detect_eog(v) || build_special_list(v) || tn_spm_init(v)) goto fail;
     apply_model_quirks(v, g);
     return v;
 fail:
@@ -344,6 +344,7 @@ fail:
 
 void tn_vocab_free(tn_vocab *v) {
     if (!v) return;
+    tn_spm_free(v);
     free(v->blob);
     free(v->off);
     free(v->len);
