@@ -91,7 +91,7 @@ static inline int32_t utf8_len_from_lead(unsigned char c) {
 struct tn_spm_index {
     uint64_t *keys;
     uint8_t *used;
-    uint64_t mask;
+    uint64_t mask, count; /* open addressing, kept at most half full */
 };
 
 static inline uint64_t pair_key(const char *s, int32_t n) {
@@ -111,40 +111,54 @@ static inline bool pair_maybe_in_token(const struct tn_spm_index *ix, uint64_t k
     }
 }
 
-int tn_spm_init(tn_vocab *v) {
-    uint64_t n_bytes = 0; /* at most one pair per byte of token text */
-    for (int32_t id = 0; id < v->n_tokens; id++) n_bytes += v->len[id];
-    uint64_t cap = 64;
-    while (cap < 2 * n_bytes) cap *= 2;
-    struct tn_spm_index *ix = calloc(1, sizeof *ix);
-    if (ix) {
-        ix->keys = malloc(cap * sizeof *ix->keys);
-        ix->used = calloc(cap, 1);
+static void index_put(struct tn_spm_index *ix, uint64_t k) {
+    uint64_t h = key_slot(k, ix->mask);
+    while (ix->used[h] && ix->keys[h] != k) h = (h + 1) & ix->mask;
+    ix->count += !ix->used[h];
+    ix->keys[h] = k;
+    ix->used[h] = 1;
+}
+
+/* (Re)allocates the table with `cap` slots and reinserts the old keys. */
+static int index_resize(struct tn_spm_index *ix, uint64_t cap) {
+    uint64_t *keys = malloc(cap * sizeof *keys);
+    uint8_t *used = calloc(cap, 1);
+    if (!keys || !used) {
+        free(keys);
+        free(used);
+        return tn_set_error("tokenizer: out of memory for the character-pair index");
     }
-    if (!ix || !ix->keys || !ix->used) {
-        if (ix) free(ix->keys), free(ix->used);
+    struct tn_spm_index old = *ix;
+    ix->keys = keys, ix->used = used, ix->mask = cap - 1, ix->count = 0;
+    for (uint64_t h = 0; old.used && h <= old.mask; h++)
+        if (old.used[h]) index_put(ix, old.keys[h]);
+    free(old.keys);
+    free(old.used);
+    return 0;
+}
+
+int tn_spm_init(tn_vocab *v) {
+    struct tn_spm_index *ix = calloc(1, sizeof *ix);
+    if (!ix || index_resize(ix, 1024)) {
         free(ix);
         return tn_set_error("tokenizer: out of memory for the character-pair index");
     }
-    ix->mask = cap - 1;
+    v->spm = ix;
     for (int32_t id = 0; id < v->n_tokens; id++) {
         const char *t = v->blob + v->off[id];
-        int32_t len = (int32_t)v->len[id], prev = -1;
-        for (int32_t off = 0; off < len;) {
-            int32_t n = utf8_len_from_lead((unsigned char)t[off]);
+        uint32_t len = v->len[id], prev = 0;
+        for (uint32_t off = 0; off < len;) {
+            uint32_t n = (uint32_t)utf8_len_from_lead((unsigned char)t[off]);
             if (n > len - off) n = len - off;
-            if (prev >= 0) {
-                uint64_t k = pair_key(t + prev, off + n - prev);
-                uint64_t h = key_slot(k, ix->mask);
-                while (ix->used[h] && ix->keys[h] != k) h = (h + 1) & ix->mask;
-                ix->keys[h] = k;
-                ix->used[h] = 1;
+            if (off > 0) {
+                if (2 * (ix->count + 1) > ix->mask + 1 && index_resize(ix, 2 * (ix->mask + 1)))
+                    return -1; /* the caller frees v, and with it v->spm */
+                index_put(ix, pair_key(t + prev, (int32_t)(off + n - prev)));
             }
             prev = off;
             off += n;
         }
     }
-    v->spm = ix;
     return 0;
 }
 

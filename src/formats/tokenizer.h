@@ -49,6 +49,13 @@ int32_t tn_vocab_token_to_piece(const tn_vocab *v, int32_t id, bool special, cha
                                 int32_t size);
 
 /* ---- additions (spm) ---- */
+/* Notes on the functions above, as implemented (llama.cpp's behaviour):
+ * - encode: the dummy-prefix "▁" goes before the first text and before text that follows a
+ *   special token; user-defined tokens are matched even when parse_special is false; EOS is
+ *   never appended (see tn_vocab_add_eos). Invalid UTF-8 is not an error: bytes that do not form
+ *   a vocabulary token become <0xXX> byte tokens (tok_spm.c explains the exact rule).
+ * - token_to_piece: unknown tokens (<unk>) are hidden like control ones unless `special`;
+ *   unused/undefined ones always produce nothing; a bad id returns INT32_MIN with an error set. */
 
 int32_t tn_vocab_unk(const tn_vocab *v); /* -1 if none */
 bool tn_vocab_add_eos(const tn_vocab *v); /* tokenizer.ggml.add_eos_token; encode never adds EOS */
