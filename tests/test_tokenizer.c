@@ -525,6 +525,15 @@ static void test_small_vocab(void) {
         int32_t w5[] = {6, 3, 6};
         check_enc(v, "a  a", 4, false, w5, 3, "double space");
         CHECK(tn_vocab_add_space_prefix(v) && tn_vocab_eot(v) == -1, "defaults");
+        /* one 10000-character piece (no cut possible): ▁ then 5000 x "ab" (ties go left) */
+        enum { REP = 5000 };
+        char *abs = malloc(2 * REP);
+        int32_t *wab = malloc((REP + 1) * sizeof *wab);
+        wab[0] = 3;
+        for (int i = 0; i < REP; i++) abs[2 * i] = 'a', abs[2 * i + 1] = 'b', wab[i + 1] = 7;
+        check_enc(v, abs, 2 * REP, false, wab, REP + 1, "long piece: ▁ (ab)x5000");
+        free(abs);
+        free(wab);
     }
     free_img(v, g, &file);
 

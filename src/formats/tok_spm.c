@@ -249,9 +249,11 @@ int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_pref
                             max_len);
     if (elen == 0) return 0;
 
+    /* Symbol and pair arrays grow with the longest piece (usually a word), not the text. */
+    int32_t cap = elen < 256 ? (int32_t)elen : 256;
     char *buf = malloc(elen);
-    spm_symbol *sym = malloc(elen * sizeof *sym);
-    spm_pair *pairs = malloc(3 * elen * sizeof *pairs);
+    spm_symbol *sym = malloc((size_t)cap * sizeof *sym);
+    spm_pair *pairs = malloc(3 * (size_t)cap * sizeof *pairs);
     if (!buf || !sym || !pairs) {
         free(buf);
         free(sym);
@@ -286,13 +288,29 @@ int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_pref
                 int32_t ps = sym[n_sym - 1].start;
                 if (!pair_maybe_in_token(v->spm, pair_key(piece + ps, p_off + n - ps))) break;
             }
+            if (n_sym == cap) {
+                /* pieces never exceed elen <= INT32_MAX / 4 symbols: no overflow */
+                int32_t c2 = cap * 2 < (int32_t)elen ? cap * 2 : (int32_t)elen;
+                spm_symbol *s2 = realloc(sym, (size_t)c2 * sizeof *s2);
+                if (s2) sym = s2;
+                spm_pair *p2 = s2 ? realloc(pairs, 3 * (size_t)c2 * sizeof *p2) : NULL;
+                if (p2) pairs = p2;
+                if (!s2 || !p2) {
+                    rc = tn_set_error("tokenizer: out of memory for a %zu-byte fragment", len);
+                    break;
+                }
+                cap = c2;
+            }
             sym[n_sym] = (spm_symbol){p_off, n, n_sym - 1, n_sym + 1};
             n_sym++;
             p_off += n;
             if (p_off == p_len) break;
         }
+        if (rc) break;
         sym[n_sym - 1].next = -1;
         s.text = piece;
+        s.sym = sym;
+        s.heap.a = pairs;
         rc = merge_and_emit(&s, n_sym, sink);
         off += p_off;
     }
