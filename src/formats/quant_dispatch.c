@@ -151,3 +151,25 @@ tn_vec_dot_fn tn_vec_dot(int type) {
         if (k->dot[level]) return k->dot[level];
     return NULL;
 }
+
+tn_vec_dot_fn tn_vec_dot_level(int type, const char *level) {
+    const kernels *k = kernels_for(type);
+    if (!k || !level) return NULL;
+    bool bf16;
+    const int cpu = cpu_level(&bf16);
+    int want;
+    if (strcmp(level, "scalar") == 0)
+        want = LEVEL_SCALAR;
+    else if (strcmp(level, "avx2") == 0)
+        want = LEVEL_AVX2;
+    else if (strcmp(level, "avx512") == 0 || strcmp(level, "avx512-nobf16") == 0)
+        want = LEVEL_AVX512;
+    else
+        return NULL;
+    if (want > cpu) return NULL;
+#if defined(__x86_64__) || defined(__i386__)
+    if (type == TN_TYPE_BF16 && want == LEVEL_AVX512 && bf16 && strcmp(level, "avx512") == 0)
+        return tn_dot_bf16_avx512bf16;
+#endif
+    return k->dot[want];
+}

@@ -80,5 +80,9 @@ tn_vec_dot_fn tn_vec_dot(int type);        /* fastest on this CPU; NULL if unsup
 tn_vec_dot_fn tn_vec_dot_scalar(int type); /* portable reference; NULL if unsupported */
 /* Name of the SIMD level tn_vec_dot dispatches to ("avx512", "avx2", "scalar"). */
 const char *tn_simd_level(void);
+/* The implementation at one named level, ignoring TERN_SIMD: "scalar", "avx2", "avx512" (what
+ * tn_vec_dot picks at that level) or "avx512-nobf16" (AVX-512 without the AVX512_BF16 kernel).
+ * NULL if the type has no kernel there or this CPU cannot run it. For tests and benchmarks. */
+tn_vec_dot_fn tn_vec_dot_level(int type, const char *level);
 
 #endif
