@@ -29,7 +29,12 @@ static tn_ctx *new_ctx(tn_model *m, int n_ctx, int n_batch, int n_seq) {
     return c;
 }
 
-static void check_model(const char *dir, const char *gguf) {
+/* Bounds vs transformers' fp32 logits: its own error grows with position (an independent float64
+ * numpy forward differs from it by 0.0097 on tiny-llama and 0.042 on tiny-qwen3 at 128 tokens,
+ * see tests/scripts/fp64_reference.py), so tern is held to 1e-2 where that is attainable and to
+ * the float64 reference (tests/data/ref-fp64) with a tight bound everywhere. */
+static void check_model(const char *dir, const char *gguf, double tol_hf, const char *fp64_path,
+                        double tol_fp64) {
     char path[512];
     snprintf(path, sizeof path, "%s/ref.json", dir);
     char *json = tn_test_read_file(path, NULL);
@@ -43,10 +48,12 @@ static void check_model(const char *dir, const char *gguf) {
     snprintf(path, sizeof path, "%s/ref-logits-f32.bin", dir);
     float *ref = tt_read_f32(path, (size_t)n_tok * N_VOCAB);
     CHECK(ref != NULL, "cannot read %s", path);
+    float *ref64 = tt_read_f32(fp64_path, (size_t)n_tok * N_VOCAB);
+    CHECK(ref64 != NULL, "cannot read %s", fp64_path);
     snprintf(path, sizeof path, "%s/%s", dir, gguf);
     tn_model *m = tn_model_load(path, NULL);
     CHECK(m != NULL, "load %s: %s", path, tn_last_error());
-    if (!m || !ref || !toks) goto out;
+    if (!m || !ref || !ref64 || !toks) goto out;
     CHECK(tn_model_n_vocab(m) == N_VOCAB, "n_vocab %d", tn_model_n_vocab(m));
 
     /* 1. One batch of 128 tokens, logits at every position, vs the reference. */
@@ -57,20 +64,22 @@ static void check_model(const char *dir, const char *gguf) {
     CHECK(tn_decode(c, &b) == 0, "decode: %s", tn_last_error());
     CHECK(tn_n_outputs(c) == n_tok, "outputs %d", tn_n_outputs(c));
     float *batch_logits = malloc(sizeof(float) * (size_t)n_tok * N_VOCAB);
-    double max_err = 0;
+    double max_err = 0, max_err64 = 0;
     int argmax_mismatch = 0;
     for (int i = 0; i < n_tok; i++) {
         const float *l = tn_get_logits(c, i);
         memcpy(batch_logits + (size_t)i * N_VOCAB, l, sizeof(float) * N_VOCAB);
         for (int v = 0; v < N_VOCAB; v++) {
-            double e = fabs(l[v] - ref[(size_t)i * N_VOCAB + v]);
-            if (e > max_err) max_err = e;
+            max_err = fmax(max_err, fabs(l[v] - ref[(size_t)i * N_VOCAB + v]));
+            max_err64 = fmax(max_err64, fabs(l[v] - ref64[(size_t)i * N_VOCAB + v]));
         }
         argmax_mismatch += argmax(l, N_VOCAB) != argmax(ref + (size_t)i * N_VOCAB, N_VOCAB);
     }
-    printf("%s: logits max abs err vs transformers fp32 = %.3g, argmax mismatches %d/128\n", gguf,
-           max_err, argmax_mismatch);
-    CHECK(max_err < 1e-2, "%s logits max abs error %.4g >= 1e-2", gguf, max_err);
+    printf("%s: logits max abs err vs transformers fp32 = %.3g (bound %.3g), vs float64 = %.3g "
+           "(bound %.3g), argmax mismatches %d/128\n",
+           gguf, max_err, tol_hf, max_err64, tol_fp64, argmax_mismatch);
+    CHECK(max_err < tol_hf, "%s logits max abs error %.4g >= %.3g", gguf, max_err, tol_hf);
+    CHECK(max_err64 < tol_fp64, "%s vs float64: %.4g >= %.3g", gguf, max_err64, tol_fp64);
     CHECK(argmax_mismatch == 0, "%s: %d argmax mismatches", gguf, argmax_mismatch);
     tn_ctx_free(c);
 
@@ -159,6 +168,7 @@ static void check_model(const char *dir, const char *gguf) {
 out:
     tn_model_free(m);
     free(ref);
+    free(ref64);
     free(toks);
     free(greedy);
     free(prompt);
@@ -166,7 +176,9 @@ out:
 }
 
 int main(void) {
-    check_model("models/tiny-llama", "tiny-llama-bf16.gguf");
-    check_model("models/tiny-qwen3", "tiny-qwen3-bf16.gguf");
+    check_model("models/tiny-llama", "tiny-llama-bf16.gguf", 1e-2,
+                "tests/data/ref-fp64/tiny-llama-logits-f32.bin", 2e-3);
+    check_model("models/tiny-qwen3", "tiny-qwen3-bf16.gguf", 5e-2,
+                "tests/data/ref-fp64/tiny-qwen3-logits-f32.bin", 2e-3);
     return tn_test_done("test_model");
 }
