@@ -21,8 +21,12 @@ static double clock_s(clockid_t id) {
     clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
-static double cpu_now(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
+static double now(void) {
+    return clock_s(CLOCK_MONOTONIC);
+}
+static double cpu_now(void) {
+    return clock_s(CLOCK_THREAD_CPUTIME_ID);
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -82,7 +86,8 @@ int main(int argc, char **argv) {
     const double mb = (double)len / 1e6;
     printf("model %s (%d tokens), vocab load %.2f ms\n", model, tn_vocab_n_tokens(v), 1e3 * t_load);
     printf("text %s: %ld bytes -> %d tokens (%.2f bytes/token), round trip %s\n", path, len, got,
-           (double)len / got, dlen == len && memcmp(out, text, (size_t)len) == 0 ? "exact" : "DIFFERS");
+           (double)len / got,
+           dlen == len && memcmp(out, text, (size_t)len) == 0 ? "exact" : "DIFFERS");
     printf("encode: best %.2f ms = %.2f MB/s, median %.2f ms = %.2f MB/s (%d reps, 1 thread)\n",
            1e3 * enc[0], mb / enc[0], 1e3 * enc[reps / 2], mb / enc[reps / 2], reps);
     printf("encode (thread CPU time): best %.2f ms = %.2f MB/s, median %.2f ms = %.2f MB/s\n",

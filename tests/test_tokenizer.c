@@ -32,7 +32,8 @@ static int64_t json_int_array(const char *json, const char *key, int32_t **out) 
     int64_t n = 0, cap = 1024;
     int32_t *a = malloc((size_t)cap * sizeof *a);
     for (;;) {
-        while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == ',') p++;
+        while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t' || *p == ',')
+            p++;
         if (*p == ']') break;
         char *end;
         long x = strtol(p, &end, 10);
@@ -77,7 +78,8 @@ static bool ids_equal(const int32_t *a, int32_t na, const int32_t *b, int32_t nb
 
 static void print_ids(const char *what, const int32_t *a, int32_t n) {
     fprintf(stderr, "  %s (%d):", what, n);
-    for (int32_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", a[i]);
+    for (int32_t i = 0; i < n && i < 40; i++)
+        fprintf(stderr, " %d", a[i]);
     fprintf(stderr, n > 40 ? " ...\n" : "\n");
 }
 
@@ -165,7 +167,8 @@ static void kv_vocab(img *m, const tok_def *t, int n, bool bytes) {
     kv_head(m, "tokenizer.ggml.tokens", TN_GGUF_ARRAY);
     put32(m, TN_GGUF_STRING);
     put64(m, (uint64_t)total);
-    for (int i = 0; i < n; i++) put_str(m, t[i].text, strlen(t[i].text));
+    for (int i = 0; i < n; i++)
+        put_str(m, t[i].text, strlen(t[i].text));
     for (int b = 0; bytes && b < 256; b++) {
         char name[8];
         snprintf(name, sizeof name, "<0x%02X>", b);
@@ -183,7 +186,8 @@ static void kv_vocab(img *m, const tok_def *t, int n, bool bytes) {
     kv_head(m, "tokenizer.ggml.token_type", TN_GGUF_ARRAY);
     put32(m, TN_GGUF_I32);
     put64(m, (uint64_t)total);
-    for (int i = 0; i < total; i++) put32(m, (uint32_t)(i < n ? t[i].type : TN_TOKEN_BYTE));
+    for (int i = 0; i < total; i++)
+        put32(m, (uint32_t)(i < n ? t[i].type : TN_TOKEN_BYTE));
 }
 
 /* Finishes the image (header in front, padding at the end) and loads its vocabulary. */
@@ -194,7 +198,8 @@ static tn_vocab *img_vocab(img *kvs, tn_gguf **g, img *file) {
     put64(&f, 0);
     put64(&f, kvs->n_kv);
     put(&f, kvs->p, kvs->n);
-    while (f.n % 32) put(&f, "", 1);
+    while (f.n % 32)
+        put(&f, "", 1);
     *file = f;
     free(kvs->p);
     *g = tn_gguf_open_memory(f.p, f.n, "test-vocab");
@@ -223,8 +228,10 @@ static void test_val_text(const tn_vocab *v) {
     /* SentencePiece was run on the whole text at once: every newline is in the ids (as the
      * <0x0A> byte token, 13), which a line-by-line run would have dropped. */
     int64_t n_nl = 0, n_13 = 0;
-    for (size_t i = 0; i < text_len; i++) n_nl += text[i] == '\n';
-    for (int64_t i = 0; i < n_want; i++) n_13 += want[i] == 13;
+    for (size_t i = 0; i < text_len; i++)
+        n_nl += text[i] == '\n';
+    for (int64_t i = 0; i < n_want; i++)
+        n_13 += want[i] == 13;
     CHECK(n_nl == n_13, "newlines %lld vs <0x0A> tokens %lld", (long long)n_nl, (long long)n_13);
 
     int32_t *ids;
@@ -234,7 +241,8 @@ static void test_val_text(const tn_vocab *v) {
           (long long)n_want);
     if (!same && n > 0) {
         int32_t i = 0;
-        while (i < n && i < n_want && ids[i] == want[i]) i++;
+        while (i < n && i < n_want && ids[i] == want[i])
+            i++;
         fprintf(stderr, "  first difference at token %d\n", i);
         int32_t from = i > 5 ? i - 5 : 0;
         print_ids("got from there-5", ids + from, n - from < 15 ? n - from : 15);
@@ -270,7 +278,8 @@ static void test_val_text(const tn_vocab *v) {
           "first ids are '▁' '?'");
     enum { COPIES = 40 };
     char *big = malloc(COPIES * text_len);
-    for (int c = 0; c < COPIES; c++) memcpy(big + c * text_len, text, text_len);
+    for (int c = 0; c < COPIES; c++)
+        memcpy(big + c * text_len, text, text_len);
     int32_t *exp = malloc((size_t)COPIES * (size_t)n_want * sizeof *exp);
     int64_t n_exp = 0;
     for (int c = 0; c < COPIES; c++) {
@@ -363,7 +372,8 @@ static void test_metadata_and_edges(const tn_vocab *v) {
     CHECK(tn_vocab_is_eog(v, 2) && !tn_vocab_is_eog(v, 1) && !tn_vocab_is_eog(v, 13), "eog");
     CHECK(strcmp(tn_vocab_text(v, 1), "<s>") == 0 && tn_vocab_token_type(v, 1) == TN_TOKEN_CONTROL,
           "token 1 is control <s>");
-    CHECK(tn_vocab_token_type(v, 0) == TN_TOKEN_UNKNOWN && tn_vocab_token_type(v, 13) == TN_TOKEN_BYTE,
+    CHECK(tn_vocab_token_type(v, 0) == TN_TOKEN_UNKNOWN &&
+              tn_vocab_token_type(v, 13) == TN_TOKEN_BYTE,
           "types of 0 and 13");
     CHECK(tn_vocab_text(v, 1024) == NULL && tn_vocab_token_type(v, -1) == -1, "bad ids");
 
@@ -375,7 +385,8 @@ static void test_metadata_and_edges(const tn_vocab *v) {
 
     /* BOS is prepended only when asked */
     int32_t *a, *b;
-    int32_t na = encode(v, "ROMEO:", 6, true, false, &a), nb = encode(v, "ROMEO:", 6, false, false, &b);
+    int32_t na = encode(v, "ROMEO:", 6, true, false, &a),
+            nb = encode(v, "ROMEO:", 6, false, false, &b);
     CHECK(na == nb + 1 && a[0] == 1 && ids_equal(a + 1, na - 1, b, nb), "add_bos prepends 1");
     /* special tokens in text: parsed only with parse_special (control tokens) */
     int32_t *c;
@@ -385,12 +396,14 @@ static void test_metadata_and_edges(const tn_vocab *v) {
     free(c);
     nc = encode(v, "<s>", 3, false, false, &c);
     bool has_special = false;
-    for (int32_t i = 0; i < nc; i++) has_special |= c[i] == 1;
+    for (int32_t i = 0; i < nc; i++)
+        has_special |= c[i] == 1;
     CHECK(nc > 0 && !has_special, "parse_special=false: '<s>' is plain text");
     free(c);
 
     /* too-small output buffer: the negative of the count needed */
-    CHECK(tn_vocab_encode(v, "ROMEO:", 6, false, false, ids, nb - 1) == -nb, "too small -> -%d", nb);
+    CHECK(tn_vocab_encode(v, "ROMEO:", 6, false, false, ids, nb - 1) == -nb, "too small -> -%d",
+          nb);
     CHECK(tn_vocab_encode(v, "ROMEO:", 6, true, false, NULL, 0) == -(nb + 1), "size query");
     CHECK(tn_vocab_encode(v, "ROMEO:", 6, false, false, ids, nb) == nb, "exact size fits");
     CHECK(tn_vocab_encode(v, "x", 1, false, false, NULL, 4) == INT32_MIN, "NULL out with max 4");
@@ -399,8 +412,17 @@ static void test_metadata_and_edges(const tn_vocab *v) {
     free(b);
 
     /* embedded NUL: a byte-fallback token, <0x00> = 3 */
-    const int32_t sp_a = tn_vocab_find(v, "\xe2\x96\x81" "a", 4), t_b = tn_vocab_find(v, "b", 1);
-    CHECK(sp_a >= 0 && t_b >= 0 && tn_vocab_find(v, "\0" "b", 2) < 0, "'▁a' and 'b' exist");
+    const int32_t sp_a = tn_vocab_find(v,
+                                       "\xe2\x96\x81"
+                                       "a",
+                                       4),
+                  t_b = tn_vocab_find(v, "b", 1);
+    CHECK(sp_a >= 0 && t_b >= 0 &&
+              tn_vocab_find(v,
+                            "\0"
+                            "b",
+                            2) < 0,
+          "'▁a' and 'b' exist");
     int32_t want_nul[] = {sp_a, 3, t_b};
     check_enc(v, "a\0b", 3, false, want_nul, 3, "a NUL b -> ▁a <0x00> b");
 
@@ -413,16 +435,21 @@ static void test_metadata_and_edges(const tn_vocab *v) {
     int32_t w2[] = {sp, 3 + 0x80};
     check_enc(v, "\x80", 1, false, w2, 2, "lone continuation byte");
     int32_t w3[] = {sp, 3 + 0xC3, 3 + 0x41}; /* "\xC3" swallows 'A': the pair goes out as bytes */
-    check_enc(v, "\xc3" "A", 2, false, w3, 3, "0xC3 'A'");
+    check_enc(v,
+              "\xc3"
+              "A",
+              2, false, w3, 3, "0xC3 'A'");
     int32_t w4[] = {sp, 3 + 0x0A, 3 + 0xF0}; /* truncated 4-byte sequence at the end */
     check_enc(v, "\n\xf0", 2, false, w4, 3, "newline 0xF0(truncated)");
     const char *bad[] = {"\xed\xa0\x80 surrogate", "over\xc0\xaflong", "\xf8\x88\x80\x80\x80",
-                         "mix\xe2\x82x\xff\xfe" "abcd end\xe2"};
+                         "mix\xe2\x82x\xff\xfe"
+                         "abcd end\xe2"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int32_t *ib, dlen;
         int32_t ni = encode(v, bad[i], strlen(bad[i]), false, false, &ib);
         char *back = decode(v, ib, ni, false, true, &dlen);
-        CHECK(ni > 0 && back && (size_t)dlen == strlen(bad[i]) && memcmp(back, bad[i], (size_t)dlen) == 0,
+        CHECK(ni > 0 && back && (size_t)dlen == strlen(bad[i]) &&
+                  memcmp(back, bad[i], (size_t)dlen) == 0,
               "invalid UTF-8 #%zu round-trips byte-exactly", i);
         free(back);
         free(ib);
@@ -473,7 +500,8 @@ static void test_phi3_specials(void) {
     int32_t *ids, dlen;
     int32_t n = encode(v, chat, strlen(chat), false, false, &ids);
     bool any = false;
-    for (int32_t i = 0; i < n; i++) any |= ids[i] >= 32000;
+    for (int32_t i = 0; i < n; i++)
+        any |= ids[i] >= 32000;
     char *back = decode(v, ids, n, false, true, &dlen);
     CHECK(n > 4 && !any && back && strcmp(back, chat) == 0, "markup as text round-trips");
     free(back);
@@ -493,7 +521,8 @@ static void test_small_vocab(void) {
     const char *S = "\xe2\x96\x81"; /* ▁ */
     char sa[8];
     snprintf(sa, sizeof sa, "%sa", S);
-    /* ids: 0 <unk>, 1 <s>, 2 </s>, 3 ▁, 4 a, 5 b, 6 ▁a, 7 ab, 8 ba, 9 <tag>, 10 <ctl>, 11..266 bytes */
+    /* ids: 0 <unk>, 1 <s>, 2 </s>, 3 ▁, 4 a, 5 b, 6 ▁a, 7 ab, 8 ba, 9 <tag>, 10 <ctl>, 11..266
+     * bytes */
     tok_def t[] = {{"<unk>", 0, TN_TOKEN_UNKNOWN}, {"<s>", 0, TN_TOKEN_CONTROL},
                    {"</s>", 0, TN_TOKEN_CONTROL},  {S, -10, TN_TOKEN_NORMAL},
                    {"a", -11, TN_TOKEN_NORMAL},    {"b", -12, TN_TOKEN_NORMAL},
@@ -530,7 +559,8 @@ static void test_small_vocab(void) {
         char *abs = malloc(2 * REP);
         int32_t *wab = malloc((REP + 1) * sizeof *wab);
         wab[0] = 3;
-        for (int i = 0; i < REP; i++) abs[2 * i] = 'a', abs[2 * i + 1] = 'b', wab[i + 1] = 7;
+        for (int i = 0; i < REP; i++)
+            abs[2 * i] = 'a', abs[2 * i + 1] = 'b', wab[i + 1] = 7;
         check_enc(v, abs, 2 * REP, false, wab, REP + 1, "long piece: ▁ (ab)x5000");
         free(abs);
         free(wab);
@@ -584,7 +614,8 @@ static void test_small_vocab(void) {
     m = (img){0};
     kv_vocab(&m, dup, 2, false);
     v = img_vocab(&m, &g, &file);
-    CHECK(v == NULL && strstr(tn_last_error(), "duplicate"), "duplicate token: %s", tn_last_error());
+    CHECK(v == NULL && strstr(tn_last_error(), "duplicate"), "duplicate token: %s",
+          tn_last_error());
     free_img(v, g, &file);
     m = (img){0};
     kv_str(&m, "tokenizer.ggml.model", "gpt2");
@@ -606,8 +637,8 @@ static void test_random(void) {
     tn_gguf *g;
     tn_vocab *v = load_vocab("tests/data/vocab/ggml-vocab-phi-3.gguf", &g);
     if (!v) return;
-    static const char *const parts[] = {"<|end|>", "</s>", "<s>", "<|user|>", "\xe2\x96\x81",
-                                        "\xe2\x96", "\n", "  ", "Hello", "\xf0\x9f\xa6\x99"};
+    static const char *const parts[] = {"<|end|>",  "</s>", "<s>", "<|user|>", "\xe2\x96\x81",
+                                        "\xe2\x96", "\n",   "  ",  "Hello",    "\xf0\x9f\xa6\x99"};
     uint32_t seed = 12345;
     int bad_count = 0, bad_ids = 0, bad_trip = 0;
     for (int it = 0; it < 3000; it++) {
@@ -630,14 +661,16 @@ static void test_random(void) {
             }
         }
         /* a space or a literal U+2581 both decode to ' ' */
-        for (size_t i = 0; i < len; i++) has_space |= s[i] == ' ';
+        for (size_t i = 0; i < len; i++)
+            has_space |= s[i] == ' ';
         has_space |= memmem(s, len, "\xe2\x96\x81", 3) != NULL;
         bool special = it & 1;
         int32_t *ids;
         int32_t n = encode(v, s, len, it % 3 == 0, special, &ids);
         int32_t n2 = tn_vocab_encode(v, s, len, it % 3 == 0, special, NULL, 0);
         bad_count += n < 0 || n2 != (n > 0 ? -n : 0);
-        for (int32_t i = 0; i < n; i++) bad_ids += ids[i] < 0 || ids[i] >= tn_vocab_n_tokens(v);
+        for (int32_t i = 0; i < n; i++)
+            bad_ids += ids[i] < 0 || ids[i] >= tn_vocab_n_tokens(v);
         if (!special && !has_space && it % 3 != 0) {
             int32_t dlen;
             char *back = decode(v, ids, n, false, true, &dlen);

@@ -113,7 +113,8 @@ static inline bool pair_maybe_in_token(const struct tn_spm_index *ix, uint64_t k
 
 static void index_put(struct tn_spm_index *ix, uint64_t k) {
     uint64_t h = key_slot(k, ix->mask);
-    while (ix->used[h] && ix->keys[h] != k) h = (h + 1) & ix->mask;
+    while (ix->used[h] && ix->keys[h] != k)
+        h = (h + 1) & ix->mask;
     ix->count += !ix->used[h];
     ix->keys[h] = k;
     ix->used[h] = 1;
@@ -213,7 +214,8 @@ static int emit_symbol(const tn_vocab *v, const char *text, const spm_symbol *sy
 static int merge_and_emit(spm_session *s, int32_t n_sym, tn_tok_sink *sink) {
     spm_symbol *sym = s->sym;
     s->heap.n = 0;
-    for (int32_t i = 1; i < n_sym; i++) try_add_pair(s, i - 1, i);
+    for (int32_t i = 1; i < n_sym; i++)
+        try_add_pair(s, i - 1, i);
     while (s->heap.n > 0) {
         spm_pair p = heap_pop(&s->heap);
         spm_symbol *l = &sym[p.left], *r = &sym[p.right];
@@ -237,7 +239,8 @@ int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_pref
                   tn_tok_sink *sink) {
     static const char ws[3] = {'\xe2', '\x96', '\x81'}; /* U+2581 */
     size_t n_spaces = 0;
-    for (size_t i = 0; i < len; i++) n_spaces += text[i] == ' ';
+    for (size_t i = 0; i < len; i++)
+        n_spaces += text[i] == ' ';
     /* Symbol indices and offsets are int32; the heap holds up to 3 pairs per byte. */
     const size_t max_len = (size_t)INT32_MAX / 4;
     if (len > max_len || n_spaces > max_len)

@@ -28,7 +28,8 @@
 
 static uint32_t hash_bytes(const char *s, size_t n) {
     uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
     return h;
 }
 
@@ -44,7 +45,8 @@ int32_t tn_vocab_find(const tn_vocab *v, const char *text, size_t len) {
 
 static int build_hash(tn_vocab *v, const char *path) {
     uint32_t cap = 16;
-    while (cap < 2u * (uint32_t)v->n_tokens) cap *= 2;
+    while (cap < 2u * (uint32_t)v->n_tokens)
+        cap *= 2;
     v->slots = calloc(cap, sizeof *v->slots);
     if (!v->slots) return tn_set_error("%s: out of memory for the token map", path);
     v->slot_mask = cap - 1;
@@ -55,7 +57,8 @@ static int build_hash(tn_vocab *v, const char *path) {
             return tn_set_error("%s: tokenizer.ggml.tokens: duplicate token '%s' (ids %d and %d)",
                                 path, t, dup, id);
         uint32_t h = hash_bytes(t, v->len[id]) & v->slot_mask;
-        while (v->slots[h]) h = (h + 1) & v->slot_mask;
+        while (v->slots[h])
+            h = (h + 1) & v->slot_mask;
         v->slots[h] = (uint32_t)id + 1;
     }
     return 0;
@@ -75,8 +78,8 @@ static int load_texts(tn_vocab *v, const tn_gguf *g, const char *path) {
     v->n_tokens = (int32_t)n;
     v->off = malloc(n * sizeof *v->off);
     v->len = malloc(n * sizeof *v->len);
-    if (!v->off || !v->len) return tn_set_error("%s: out of memory for %llu tokens", path,
-                                                (unsigned long long)n);
+    if (!v->off || !v->len)
+        return tn_set_error("%s: out of memory for %llu tokens", path, (unsigned long long)n);
     /* An empty token is renamed "[EMPTY_<id>]" as llama.cpp does, so every text is unique and
      * non-empty. */
     uint64_t total = 0;
@@ -95,8 +98,10 @@ static int load_texts(tn_vocab *v, const tn_gguf *g, const char *path) {
         uint64_t len = 0;
         const char *s = tn_gguf_arr_str(g, ki, j, &len);
         v->off[j] = o;
-        if (len == 0) len = (uint64_t)snprintf(v->blob + o, 32, "[EMPTY_%llu]", (unsigned long long)j);
-        else memcpy(v->blob + o, s, len);
+        if (len == 0)
+            len = (uint64_t)snprintf(v->blob + o, 32, "[EMPTY_%llu]", (unsigned long long)j);
+        else
+            memcpy(v->blob + o, s, len);
         v->len[j] = (uint32_t)len;
         v->blob[o + len] = 0;
         o += (uint32_t)len + 1;
@@ -184,7 +189,9 @@ static void find_byte_tokens(tn_vocab *v) {
     }
 }
 
-static int32_t find_str(const tn_vocab *v, const char *s) { return tn_vocab_find(v, s, strlen(s)); }
+static int32_t find_str(const tn_vocab *v, const char *s) {
+    return tn_vocab_find(v, s, strlen(s));
+}
 
 static int add_eog(tn_vocab *v, int32_t id) {
     if (id < 0) return 0;
@@ -204,16 +211,41 @@ static void remove_eog(tn_vocab *v, int32_t id) {
 
 /* End-of-turn / end-of-generation detection by token text (llama.cpp's lists). */
 static int detect_eog(tn_vocab *v) {
-    static const char *const eot_texts[] = {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-        "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
-        "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "<end_of_utterance>"};
-    static const char *const eog_texts[] = {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
-        "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>",
-        "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>",
-        "<|tool_response>",
-        "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>", "[e~["};
+    static const char *const eot_texts[] = {"<|eot_id|>",
+                                            "<|im_end|>",
+                                            "<|end|>",
+                                            "<end_of_turn>",
+                                            "<|endoftext|>",
+                                            "<|end_of_text|>",
+                                            "<EOT>",
+                                            "_<EOT>",
+                                            "[EOT]",
+                                            "<\xef\xbd\x9c"
+                                            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                            "<end_of_utterance>"};
+    static const char *const eog_texts[] = {"<|eot_id|>",
+                                            "<|im_end|>",
+                                            "<|end|>",
+                                            "<|return|>",
+                                            "<|call|>",
+                                            "<|flush|>",
+                                            "<|calls|>",
+                                            "<end_of_turn>",
+                                            "<|endoftext|>",
+                                            "</s>",
+                                            "<|eom_id|>",
+                                            "<EOT>",
+                                            "_<EOT>",
+                                            "[EOT]",
+                                            "[EOS]",
+                                            "<|end_of_text|>",
+                                            "<end_of_utterance>",
+                                            "<eos>",
+                                            "<turn|>",
+                                            "<|tool_response>",
+                                            "<\xef\xbd\x9c"
+                                            "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+                                            "[e~["};
     for (size_t i = 0; v->eot < 0 && i < sizeof eot_texts / sizeof *eot_texts; i++) {
         v->eot = find_str(v, eot_texts[i]);
         if (v->eot >= 0) v->attr[v->eot] |= TN_ATTR_CONTROL;
@@ -228,7 +260,8 @@ static int detect_eog(tn_vocab *v) {
     /* Harmony-style vocabularies use <|end|> between messages, not at the end; Gemma-4 style
      * ones use </s> as text. */
     int32_t end = find_str(v, "<|end|>"), ret = find_str(v, "<|return|>");
-    int32_t call = find_str(v, "<|call|>") >= 0 ? find_str(v, "<|call|>") : find_str(v, "<|calls|>");
+    int32_t call =
+        find_str(v, "<|call|>") >= 0 ? find_str(v, "<|call|>") : find_str(v, "<|calls|>");
     if (end >= 0 && call >= 0 && (ret >= 0 || find_str(v, "<|flush|>") >= 0)) {
         remove_eog(v, end);
         v->attr[end] = TN_ATTR_USER_DEFINED;
@@ -255,7 +288,8 @@ static int cmp_longest_first(const void *a, const void *b) {
 static int build_special_list(tn_vocab *v) {
     const uint16_t mask = TN_ATTR_CONTROL | TN_ATTR_USER_DEFINED | TN_ATTR_UNKNOWN;
     int32_t n = 0;
-    for (int32_t id = 0; id < v->n_tokens; id++) n += (v->attr[id] & mask) != 0;
+    for (int32_t id = 0; id < v->n_tokens; id++)
+        n += (v->attr[id] & mask) != 0;
     len_id *tmp = malloc((size_t)(n ? n : 1) * sizeof *tmp);
     v->special = malloc((size_t)(n ? n : 1) * sizeof *v->special);
     if (!tmp || !v->special) {
@@ -266,7 +300,8 @@ static int build_special_list(tn_vocab *v) {
     for (int32_t id = 0; id < v->n_tokens; id++)
         if (v->attr[id] & mask) tmp[n++] = (len_id){v->len[id], id};
     qsort(tmp, (size_t)n, sizeof *tmp, cmp_longest_first);
-    for (int32_t i = 0; i < n; i++) v->special[i] = tmp[i].id;
+    for (int32_t i = 0; i < n; i++)
+        v->special[i] = tmp[i].id;
     v->n_special = n;
     free(tmp);
     return 0;
@@ -277,10 +312,12 @@ static void apply_model_quirks(tn_vocab *v, const tn_gguf *g) {
     if (tn_gguf_get_str(g, "general.name", &name) != 0 || !name) return;
     char low[256];
     size_t i = 0;
-    for (; name[i] && i + 1 < sizeof low; i++) low[i] = (char)tolower((unsigned char)name[i]);
+    for (; name[i] && i + 1 < sizeof low; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
     low[i] = 0;
     if (!strstr(low, "phi-3") && !strstr(low, "phi3")) return;
-    for (int32_t k = 0; k < v->n_special; k++) v->attr[v->special[k]] |= TN_ATTR_RSTRIP;
+    for (int32_t k = 0; k < v->n_special; k++)
+        v->attr[v->special[k]] |= TN_ATTR_RSTRIP;
     int32_t id = find_str(v, "</s>");
     if (id >= 0) v->attr[id] |= TN_ATTR_RSTRIP;
     static const char *const keep[] = {"<unk>", "<s>", "<|endoftext|>"};
@@ -359,14 +396,30 @@ void tn_vocab_free(tn_vocab *v) {
 
 /* ---- accessors ---- */
 
-int32_t tn_vocab_n_tokens(const tn_vocab *v) { return v->n_tokens; }
-int32_t tn_vocab_bos(const tn_vocab *v) { return v->bos; }
-int32_t tn_vocab_eos(const tn_vocab *v) { return v->eos; }
-int32_t tn_vocab_eot(const tn_vocab *v) { return v->eot; }
-int32_t tn_vocab_unk(const tn_vocab *v) { return v->unk; }
-bool tn_vocab_add_bos(const tn_vocab *v) { return v->add_bos; }
-bool tn_vocab_add_eos(const tn_vocab *v) { return v->add_eos; }
-bool tn_vocab_add_space_prefix(const tn_vocab *v) { return v->add_space_prefix; }
+int32_t tn_vocab_n_tokens(const tn_vocab *v) {
+    return v->n_tokens;
+}
+int32_t tn_vocab_bos(const tn_vocab *v) {
+    return v->bos;
+}
+int32_t tn_vocab_eos(const tn_vocab *v) {
+    return v->eos;
+}
+int32_t tn_vocab_eot(const tn_vocab *v) {
+    return v->eot;
+}
+int32_t tn_vocab_unk(const tn_vocab *v) {
+    return v->unk;
+}
+bool tn_vocab_add_bos(const tn_vocab *v) {
+    return v->add_bos;
+}
+bool tn_vocab_add_eos(const tn_vocab *v) {
+    return v->add_eos;
+}
+bool tn_vocab_add_space_prefix(const tn_vocab *v) {
+    return v->add_space_prefix;
+}
 
 bool tn_vocab_is_eog(const tn_vocab *v, int32_t id) {
     for (int32_t i = 0; id >= 0 && i < v->n_eog; i++)
@@ -432,12 +485,14 @@ static int split_special(const tn_vocab *v, const char *text, size_t len, bool p
             while ((m = memmem(text + pos, end - pos, t, tl)) != NULL) {
                 size_t mo = (size_t)(m - text), left = mo - pos;
                 if (attr & TN_ATTR_LSTRIP)
-                    while (left > 0 && is_space(text[pos + left - 1])) left--;
+                    while (left > 0 && is_space(text[pos + left - 1]))
+                        left--;
                 if (left && frag_add(next, pos, left, -1)) return -1;
                 if (frag_add(next, 0, 0, s)) return -1;
                 pos = mo + tl;
                 if (attr & TN_ATTR_RSTRIP)
-                    while (pos < end && is_space(text[pos])) pos++;
+                    while (pos < end && is_space(text[pos]))
+                        pos++;
             }
             if (pos < end && frag_add(next, pos, end - pos, -1)) return -1;
         }
@@ -469,8 +524,8 @@ int32_t tn_vocab_encode(const tn_vocab *v, const char *text, size_t len, bool ad
             tn_tok_push(&sink, f->tok);
             prev_special = true;
         } else {
-            rc = tn_spm_encode(v, text + f->off, f->len, v->add_space_prefix && prev_special,
-                               &sink);
+            rc =
+                tn_spm_encode(v, text + f->off, f->len, v->add_space_prefix && prev_special, &sink);
             prev_special = false;
         }
     }
@@ -505,8 +560,8 @@ int32_t tn_vocab_token_to_piece(const tn_vocab *v, int32_t id, bool special, cha
     /* Control and unknown tokens are hidden unless asked for; unused/undefined ones always are
      * (llama.cpp). Special and user-defined tokens come out as their raw text. */
     if (!special && (attr & (TN_ATTR_CONTROL | TN_ATTR_UNKNOWN))) return 0;
-    if (attr & TN_ATTR_BYTE && !(attr & (TN_ATTR_CONTROL | TN_ATTR_UNKNOWN | TN_ATTR_USER_DEFINED |
-                                          TN_ATTR_NORMAL))) {
+    if (attr & TN_ATTR_BYTE &&
+        !(attr & (TN_ATTR_CONTROL | TN_ATTR_UNKNOWN | TN_ATTR_USER_DEFINED | TN_ATTR_NORMAL))) {
         int hi = tl == 6 ? hex_val(t[3]) : -1, lo = tl == 6 ? hex_val(t[4]) : -1;
         if (hi >= 0 && lo >= 0 && memcmp(t, "<0x", 3) == 0 && t[5] == '>') {
             if (size < 1) return -1;
