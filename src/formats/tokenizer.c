@@ -337,6 +337,8 @@ tn_vocab *tn_vocab_load(const tn_gguf *g) {
         if (rc > 0) tn_set_error("%s: missing tokenizer.ggml.model", path);
         return NULL;
     }
+    /* New models: an enum value in tok_internal.h, their defaults here, an init and an encoder
+     * in a sibling tok_*.c file, and a case in encode_text() / tn_vocab_free(). */
     if (strcmp(model, "llama") != 0) {
         tn_set_error("%s: tokenizer.ggml.model '%s' is not supported (only \"llama\")", path,
                      model);
@@ -371,7 +373,8 @@ tn_vocab *tn_vocab_load(const tn_gguf *g) {
         goto fail;
     }
     find_byte_tokens(v);
-    if (detect_eog(v) || build_special_list(v) || tn_spm_init(v)) goto fail;
+    if (detect_eog(v) || build_special_list(v)) goto fail;
+    if (v->model == TN_TOK_SPM && tn_spm_init(v)) goto fail;
     apply_model_quirks(v, g);
     return v;
 fail:
@@ -503,6 +506,17 @@ static int split_special(const tn_vocab *v, const char *text, size_t len, bool p
     return 0;
 }
 
+/* Encodes one plain-text fragment with the vocabulary's algorithm. after_special: the fragment
+ * starts the input or follows a special token. */
+static int encode_text(const tn_vocab *v, const char *s, size_t n, bool after_special,
+                       tn_tok_sink *sink) {
+    switch (v->model) {
+    case TN_TOK_SPM:
+        return tn_spm_encode(v, s, n, v->add_space_prefix && after_special, sink);
+    }
+    return tn_set_error("tokenizer: no encoder for model %d", v->model);
+}
+
 int32_t tn_vocab_encode(const tn_vocab *v, const char *text, size_t len, bool add_bos,
                         bool parse_special, int32_t *out, int32_t max_out) {
     if (!v || (!text && len) || max_out < 0 || (!out && max_out > 0)) {
@@ -524,8 +538,7 @@ int32_t tn_vocab_encode(const tn_vocab *v, const char *text, size_t len, bool ad
             tn_tok_push(&sink, f->tok);
             prev_special = true;
         } else {
-            rc =
-                tn_spm_encode(v, text + f->off, f->len, v->add_space_prefix && prev_special, &sink);
+            rc = encode_text(v, text + f->off, f->len, prev_special, &sink);
             prev_special = false;
         }
     }
