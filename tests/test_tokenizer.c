@@ -49,6 +49,42 @@ static int64_t json_int_array(const char *json, const char *key, int32_t **out) 
     return n;
 }
 
+/* Returns the JSON string value of "key" unescaped (\n \t \" \\ \/ and \uXXXX in the BMP), or
+ * NULL. Caller frees. */
+static char *json_string(const char *json, const char *key) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\"", key);
+    const char *p = strstr(json, pat);
+    if (!p || !(p = strchr(p + strlen(pat), '"'))) return NULL;
+    p++;
+    char *out = malloc(strlen(p) * 3 + 1), *o = out;
+    for (; *p && *p != '"'; p++) {
+        if (*p != '\\') {
+            *o++ = *p;
+            continue;
+        }
+        p++;
+        if (*p == 'n')
+            *o++ = '\n';
+        else if (*p == 't')
+            *o++ = '\t';
+        else if (*p == 'u') {
+            unsigned c = (unsigned)strtoul((char[5]){p[1], p[2], p[3], p[4], 0}, NULL, 16);
+            p += 4;
+            if (c < 0x80)
+                *o++ = (char)c;
+            else if (c < 0x800)
+                *o++ = (char)(0xC0 | c >> 6), *o++ = (char)(0x80 | (c & 63));
+            else
+                *o++ = (char)(0xE0 | c >> 12), *o++ = (char)(0x80 | ((c >> 6) & 63)),
+                *o++ = (char)(0x80 | (c & 63));
+        } else
+            *o++ = *p; /* \" \\ \/ */
+    }
+    *o = 0;
+    return out;
+}
+
 /* Encodes into a malloc'd array (two calls: size query, then fill). Returns the count or the
  * encoder's error value. */
 static int32_t encode(const tn_vocab *v, const char *s, size_t len, bool bos, bool special,
@@ -362,6 +398,35 @@ static void test_vocab_vectors(const char *gguf_path) {
     free(out);
     tn_vocab_free(v);
     tn_gguf_close(g);
+}
+
+/* transformers' own ids and text for the tiny model's greedy run (models/tiny-llama/ref.json):
+ * BOS + "ROMEO:" encodes to greedy_prompt_ids, and greedy_ids decode to greedy_text. */
+static void test_reference_run(const tn_vocab *v) {
+    char *json = tn_test_read_file("models/tiny-llama/ref.json", NULL);
+    CHECK(json != NULL, "read ref.json");
+    if (!json) return;
+    int32_t *prompt = NULL, *greedy = NULL, *ids;
+    int64_t np = json_int_array(json, "greedy_prompt_ids", &prompt);
+    int64_t ng = json_int_array(json, "greedy_ids", &greedy);
+    char *text = json_string(json, "greedy_text");
+    CHECK(np == 3 && ng > 20 && text, "ref.json fields");
+    int32_t n = encode(v, "ROMEO:", 6, tn_vocab_add_bos(v), false, &ids);
+    CHECK(np > 0 && ids_equal(ids, n, prompt, (int32_t)np), "BOS + 'ROMEO:' = greedy_prompt_ids");
+    int32_t dlen = 0;
+    char *back = ng > 0 ? decode(v, greedy, (int32_t)ng, false, true, &dlen) : NULL;
+    CHECK(back && text && strcmp(back, text) == 0, "greedy_ids decode to greedy_text: '%s'",
+          back ? back : "(null)");
+    /* and back: the generated ids happen to be the canonical encoding of their text */
+    free(ids);
+    n = text ? encode(v, text, strlen(text), true, false, &ids) : 0;
+    CHECK(text && ids_equal(ids, n, greedy, (int32_t)ng), "greedy_text encodes to greedy_ids");
+    free(ids);
+    free(back);
+    free(text);
+    free(prompt);
+    free(greedy);
+    free(json);
 }
 
 static void test_metadata_and_edges(const tn_vocab *v) {
@@ -692,6 +757,7 @@ int main(void) {
     if (v) {
         test_val_text(v);
         test_metadata_and_edges(v);
+        test_reference_run(v);
     }
     tn_vocab_free(v);
     tn_gguf_close(g);
