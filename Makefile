@@ -39,7 +39,7 @@ else
   LIB_ALL_OBJ = $(LIB_OBJ)
 endif
 
-.PHONY: all test run cuda-check clean format
+.PHONY: all test run cuda-check clean format fuzz
 all: $(BUILD)/tern
 
 $(BUILD)/libtern.a: $(LIB_ALL_OBJ)
@@ -80,6 +80,10 @@ run: $(BUILD)/tern
 
 test: $(BUILD)/tern $(TEST_BIN)
 	TERN_BIN=$(BUILD)/tern sh tests/run.sh $(BUILD)/tests
+
+# Coverage-guided fuzzing of the GGUF reader (clang + libFuzzer), SECONDS=300 by default.
+fuzz:
+	sh tests/fuzz/run.sh $(or $(SECONDS),300)
 
 format:
 	clang-format -i $(LIB_SRC) $(TOOL_SRC) $(TEST_SRC) $(shell find src include tools tests -name '*.h')
