@@ -9,22 +9,15 @@
  * Q6_K's -32) fold the offset in once per super-block through Q8_K's bsums.
  * No pair sum can overflow int16: the largest is 2 * 63 * 127 (Q6_K). */
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
 #include "formats/quant_blocks.h"
 #include "formats/quant_kernels.h"
+#include "formats/quant_x86.h"
 
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-
-static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+#define h2f tn_x86_h2f
+#define load128 tn_x86_load128
+#define load256 tn_x86_load256
+#define hsum_ps tn_x86_hsum_ps
+#define nibbles32 tn_x86_nibbles32
 
 /* signed x signed bytes -> 8 int32 sums of 4 products each */
 static inline __m256i dot_i8(__m256i x, __m256i y) {
@@ -35,12 +28,6 @@ static inline __m256i dot_i8(__m256i x, __m256i y) {
 /* unsigned x signed bytes -> 8 int32 sums */
 static inline __m256i dot_u8(__m256i u, __m256i y) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, y), _mm256_set1_epi16(1));
-}
-
-/* 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0..15) then the high ones. */
-static inline __m256i nibbles32(const uint8_t *qs) {
-    __m128i b = load128(qs);
-    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
 }
 
 /* 32 bits -> 32 bytes, 0xFF where the bit is set. */
@@ -54,133 +41,113 @@ static inline __m256i bits_to_bytes(const uint8_t *p) {
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-/* [s[p] x8 | s[p+1] x8] as int16, from 16 scale bytes (signed or not). */
+/* [s[p] x8 | s[p+1] x8] as int16, from 16 scale bytes (signed). */
 static inline __m256i pair_scales_i8(__m128i s, int p) {
     const __m128i idx = _mm_set_epi64x(0x0101010101010101LL * (p + 1), 0x0101010101010101LL * p);
     return _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s, idx));
 }
 
-/* ---- 32-element block formats ---- */
+/* int16 lane j (0..7) of v (same in both 128-bit halves) broadcast to all 16 lanes */
+static inline __m256i bcast16(__m256i v, int j) {
+    return _mm256_shuffle_epi8(v, _mm256_set1_epi16((short)(0x0100 + 0x0202 * j)));
+}
 
-/* Unrolled by two with separate accumulators so consecutive blocks' FMAs do not serialise. */
-#define BLOCK_LOOP(xtype, ytype, body)                                                             \
+/* ---- 32-element block formats ----
+ * Eight blocks per step: the eight scale products are formed in one vector and each block's int32
+ * sums are scaled by a lane broadcast of it; two accumulators keep the FMAs independent. */
+
+static inline __m256i q4_0_i32(const tn_block_q4_0 *x, const tn_block_q8_0 *y) {
+    return dot_i8(_mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8)), load256(y->qs));
+}
+static inline __m256i q4_1_i32(const tn_block_q4_1 *x, const tn_block_q8_1 *y) {
+    return dot_u8(nibbles32(x->qs), load256(y->qs));
+}
+static inline __m256i q5_0_i32(const tn_block_q5_0 *x, const tn_block_q8_0 *y) {
+    /* (nibble | hbit<<4) - 16 == nibble - 16 * !hbit */
+    __m256i off = _mm256_andnot_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(16));
+    return dot_i8(_mm256_sub_epi8(nibbles32(x->qs), off), load256(y->qs));
+}
+static inline __m256i q5_1_i32(const tn_block_q5_1 *x, const tn_block_q8_1 *y) {
+    __m256i hb = _mm256_and_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(16));
+    return dot_u8(_mm256_or_si256(nibbles32(x->qs), hb), load256(y->qs));
+}
+static inline __m256i q8_0_i32(const tn_block_q8_0 *x, const tn_block_q8_0 *y) {
+    return dot_i8(load256(x->qs), load256(y->qs));
+}
+static inline __m256i iq4_nl_i32(const tn_block_iq4_nl *x, const tn_block_q8_0 *y) {
+    const __m256i table = _mm256_broadcastsi128_si256(load128(tn_kvalues_iq4nl));
+    return dot_i8(_mm256_shuffle_epi8(table, nibbles32(x->qs)), load256(y->qs));
+}
+static inline __m256i mxfp4_i32(const tn_block_mxfp4 *x, const tn_block_q8_0 *y) {
+    const __m256i table = _mm256_broadcastsi128_si256(load128(tn_kvalues_mxfp4));
+    return dot_i8(_mm256_shuffle_epi8(table, nibbles32(x->qs)), load256(y->qs));
+}
+
+/* scale products of 8 blocks / of one block */
+#define D8_F16(xp, yp) _mm256_mul_ps(tn_x86_halves8(&(xp)->d, sizeof *(xp)), tn_x86_halves8(&(yp)->d, sizeof *(yp)))
+#define D1_F16(xp, yp) (h2f((xp)->d) * h2f((yp)->d))
+#define D8_E8M0(xp, yp) _mm256_mul_ps(tn_x86_e8m0x8(&(xp)->e, sizeof *(xp)), tn_x86_halves8(&(yp)->d, sizeof *(yp)))
+#define D1_E8M0(xp, yp) (tn_e8m0_to_f32_half((xp)->e) * h2f((yp)->d))
+
+#define GROUP8_DOT(xtype, ytype, i32fn, d8, d1)                                                   \
     const xtype *x = w;                                                                            \
     const ytype *y = a;                                                                            \
     const int64_t nb = n / 32;                                                                     \
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                 \
-    float extra = 0;                                                                               \
     int64_t i = 0;                                                                                 \
-    for (; i + 1 < nb; i += 2) {                                                                   \
-        acc0 = body(&x[i], &y[i], acc0, &extra);                                                   \
-        acc1 = body(&x[i + 1], &y[i + 1], acc1, &extra);                                           \
+    for (; i + 8 <= nb; i += 8) {                                                                  \
+        const __m256 d = d8(x + i, y + i);                                                         \
+        for (int k = 0; k < 8; k += 2) {                                                           \
+            acc0 = _mm256_fmadd_ps(tn_x86_lane(d, k), _mm256_cvtepi32_ps(i32fn(x + i + k, y + i + k)), acc0); \
+            acc1 = _mm256_fmadd_ps(tn_x86_lane(d, k + 1),                                          \
+                                   _mm256_cvtepi32_ps(i32fn(x + i + k + 1, y + i + k + 1)), acc1); \
+        }                                                                                          \
     }                                                                                              \
-    if (i < nb) acc0 = body(&x[i], &y[i], acc0, &extra);                                           \
-    *s = hsum_ps(_mm256_add_ps(acc0, acc1)) + extra;
+    for (; i < nb; i++)                                                                            \
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d1(x + i, y + i)), _mm256_cvtepi32_ps(i32fn(x + i, y + i)), acc0); \
+    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
 
-static inline __m256 q4_0_block(const tn_block_q4_0 *x, const tn_block_q8_0 *y, __m256 acc, float *extra) {
-    (void)extra;
-    __m256i q = _mm256_sub_epi8(nibbles32(x->qs), _mm256_set1_epi8(8));
-    __m256 p = _mm256_cvtepi32_ps(dot_i8(q, load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), p, acc);
-}
 void tn_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_q4_0, tn_block_q8_0, q4_0_block)
-}
-
-static inline __m256 q4_1_block(const tn_block_q4_1 *x, const tn_block_q8_1 *y, __m256 acc, float *extra) {
-    *extra += h2f(x->m) * h2f(y->s);
-    __m256 p = _mm256_cvtepi32_ps(dot_u8(nibbles32(x->qs), load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), p, acc);
+    GROUP8_DOT(tn_block_q4_0, tn_block_q8_0, q4_0_i32, D8_F16, D1_F16)
+    *s = sum;
 }
 void tn_dot_q4_1_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_q4_1, tn_block_q8_1, q4_1_block)
-}
-
-static inline __m256 q5_0_block(const tn_block_q5_0 *x, const tn_block_q8_0 *y, __m256 acc, float *extra) {
-    (void)extra;
-    /* (nibble | hbit<<4) - 16 == nibble - 16 * !hbit */
-    __m256i off = _mm256_andnot_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(16));
-    __m256i q = _mm256_sub_epi8(nibbles32(x->qs), off);
-    __m256 p = _mm256_cvtepi32_ps(dot_i8(q, load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), p, acc);
+    GROUP8_DOT(tn_block_q4_1, tn_block_q8_1, q4_1_i32, D8_F16, D1_F16)
+    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb);
 }
 void tn_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_q5_0, tn_block_q8_0, q5_0_block)
-}
-
-static inline __m256 q5_1_block(const tn_block_q5_1 *x, const tn_block_q8_1 *y, __m256 acc, float *extra) {
-    *extra += h2f(x->m) * h2f(y->s);
-    __m256i hb = _mm256_and_si256(bits_to_bytes(x->qh), _mm256_set1_epi8(16));
-    __m256i q = _mm256_or_si256(nibbles32(x->qs), hb);
-    __m256 p = _mm256_cvtepi32_ps(dot_u8(q, load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), p, acc);
+    GROUP8_DOT(tn_block_q5_0, tn_block_q8_0, q5_0_i32, D8_F16, D1_F16)
+    *s = sum;
 }
 void tn_dot_q5_1_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_q5_1, tn_block_q8_1, q5_1_block)
-}
-
-static inline __m256 q8_0_block(const tn_block_q8_0 *x, const tn_block_q8_0 *y, __m256 acc, float *extra) {
-    (void)extra;
-    __m256 p = _mm256_cvtepi32_ps(dot_i8(load256(x->qs), load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), p, acc);
+    GROUP8_DOT(tn_block_q5_1, tn_block_q8_1, q5_1_i32, D8_F16, D1_F16)
+    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb);
 }
 void tn_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_q8_0, tn_block_q8_0, q8_0_block)
-}
-
-static inline __m256 iq4_nl_block(const tn_block_iq4_nl *x, const tn_block_q8_0 *y, __m256 acc, float *extra) {
-    (void)extra;
-    const __m256i table = _mm256_broadcastsi128_si256(load128(tn_kvalues_iq4nl));
-    __m256i q = _mm256_shuffle_epi8(table, nibbles32(x->qs));
-    __m256 p = _mm256_cvtepi32_ps(dot_i8(q, load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(h2f(x->d) * h2f(y->d)), p, acc);
+    GROUP8_DOT(tn_block_q8_0, tn_block_q8_0, q8_0_i32, D8_F16, D1_F16)
+    *s = sum;
 }
 void tn_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_block)
-}
-
-static inline __m256 mxfp4_block(const tn_block_mxfp4 *x, const tn_block_q8_0 *y, __m256 acc, float *extra) {
-    (void)extra;
-    const __m256i table = _mm256_broadcastsi128_si256(load128(tn_kvalues_mxfp4));
-    __m256i q = _mm256_shuffle_epi8(table, nibbles32(x->qs));
-    __m256 p = _mm256_cvtepi32_ps(dot_i8(q, load256(y->qs)));
-    return _mm256_fmadd_ps(_mm256_set1_ps(tn_e8m0_to_f32_half(x->e) * h2f(y->d)), p, acc);
+    GROUP8_DOT(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_i32, D8_F16, D1_F16)
+    *s = sum;
 }
 void tn_dot_mxfp4_avx2(int64_t n, float *s, const void *w, const void *a) {
-    BLOCK_LOOP(tn_block_mxfp4, tn_block_q8_0, mxfp4_block)
+    GROUP8_DOT(tn_block_mxfp4, tn_block_q8_0, mxfp4_i32, D8_E8M0, D1_E8M0)
+    *s = sum;
 }
 
 /* ---- K-quants and IQ4_XS against Q8_K ---- */
-
-/* sum over j of mins[j] * (bsums[2j] + bsums[2j+1]), mins as 8 bytes */
-static inline int32_t mins_dot_bsums(const uint8_t *mins, const int16_t *bsums) {
-    __m256i b = load256(bsums);
-    __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
-    __m128i m = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mins));
-    __m128i p = _mm_madd_epi16(m, pairs);
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-    return _mm_cvtsi128_si32(p);
-}
-
-static inline int32_t hsum_i32(__m256i v) {
-    __m128i p = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-    return _mm_cvtsi128_si32(p);
-}
 
 void tn_dot_q2_K_avx2(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q2_K *x = w;
     const tn_block_q8_K *y = a;
     const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
-    float mins_acc = 0;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
         const __m128i sm = load128(x[i].scales);
         const __m128i sc = _mm_and_si128(sm, _mm_set1_epi8(0xF));
         const __m128i mn = _mm_and_si128(_mm_srli_epi16(sm, 4), _mm_set1_epi8(0xF));
-        const int32_t summs = hsum_i32(_mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), load256(y[i].bsums)));
+        const __m256i mins = _mm256_madd_epi16(_mm256_cvtepu8_epi16(mn), load256(y[i].bsums));
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 2; c++) {
             const __m256i qv = load256(x[i].qs + 32 * c);
@@ -192,9 +159,9 @@ void tn_dot_q2_K_avx2(int64_t n, float *s, const void *w, const void *a) {
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-        mins_acc += y[i].d * h2f(x[i].dmin) * summs;
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(mins), accm);
     }
-    *s = hsum_ps(acc) - mins_acc;
+    *s = hsum_ps(_mm256_sub_ps(acc, accm));
 }
 
 void tn_dot_q3_K_avx2(int64_t n, float *s, const void *w, const void *a) {
@@ -203,9 +170,9 @@ void tn_dot_q3_K_avx2(int64_t n, float *s, const void *w, const void *a) {
     const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(4);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t su[16];
-        tn_unpack_q3_K_scales(x[i].scales, su);
-        const __m128i sc = _mm_sub_epi8(load128(su), _mm_set1_epi8(32));
+        uint32_t u[4];
+        tn_q3_K_scale_words(x[i].scales, u);
+        const __m128i sc = _mm_sub_epi8(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]), _mm_set1_epi8(32));
         /* the stored value is u = low2 | hbit<<2 and the weight is u - 4 */
         const __m256i off = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc), load256(y[i].bsums));
         const __m256i hm = load256(x[i].hmask);
@@ -234,16 +201,18 @@ static inline void q45_K(int64_t n, float *s, const void *w, const void *a, int 
     const tn_block_q8_K *y = a;
     const size_t bsize = five ? sizeof(tn_block_q5_K) : sizeof(tn_block_q4_K);
     const __m256i m4 = _mm256_set1_epi8(0xF), m16 = _mm256_set1_epi8(16);
-    __m256 acc = _mm256_setzero_ps();
-    float mins_acc = 0;
+    __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
         const uint8_t *blk = (const uint8_t *)w + i * bsize;
         /* d, dmin and scales sit at the same offsets in both layouts */
         const tn_block_q4_K *x4 = (const tn_block_q4_K *)blk;
         const uint8_t *qs = five ? ((const tn_block_q5_K *)blk)->qs : x4->qs;
-        uint8_t sm[16];
-        tn_unpack_scale_min_k4(x4->scales, sm);
-        const int32_t summs = mins_dot_bsums(sm + 8, y[i].bsums);
+        uint32_t u[4];
+        tn_scale_min_k4_words(x4->scales, u);
+        const __m128i sm = _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);
+        const __m256i mins = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)),
+                                                tn_x86_bsum_pairs(y[i].bsums));
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm));
         __m256i hbits = five ? load256(((const tn_block_q5_K *)blk)->qh) : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {
@@ -257,14 +226,14 @@ static inline void q45_K(int64_t n, float *s, const void *w, const void *a, int 
             }
             __m256i p0 = _mm256_maddubs_epi16(lo, load256(y[i].qs + 64 * j));
             __m256i p1 = _mm256_maddubs_epi16(hi, load256(y[i].qs + 64 * j + 32));
-            p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j]));
-            p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1]));
+            p0 = _mm256_madd_epi16(p0, bcast16(sc16, 2 * j));
+            p1 = _mm256_madd_epi16(p1, bcast16(sc16, 2 * j + 1));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x4->d)), _mm256_cvtepi32_ps(sumi), acc);
-        mins_acc += y[i].d * h2f(x4->dmin) * summs;
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x4->dmin)), _mm256_cvtepi32_ps(mins), accm);
     }
-    *s = hsum_ps(acc) - mins_acc;
+    *s = hsum_ps(_mm256_sub_ps(acc, accm));
 }
 
 void tn_dot_q4_K_avx2(int64_t n, float *s, const void *w, const void *a) { q45_K(n, s, w, a, 0); }
@@ -309,14 +278,16 @@ void tn_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *a) {
     const __m256i table = _mm256_broadcastsi128_si256(load128(tn_kvalues_iq4nl));
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
+        const __m256i ls = tn_x86_iq4_xs_scales(x[i].scales_h, x[i].scales_l);
+        /* each 32-bit lane holds its scale in both int16 halves, ready for vpmaddwd */
+        const __m256i ls2 = _mm256_or_si256(_mm256_and_si256(ls, _mm256_set1_epi32(0xFFFF)), _mm256_slli_epi32(ls, 16));
         __m256i sumi = _mm256_setzero_si256();
         for (int ib = 0; ib < 8; ib++) {
-            const int ls = (((x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
-                            (((x[i].scales_h >> (2 * ib)) & 3) << 4)) - 32;
             __m256i q = _mm256_shuffle_epi8(table, nibbles32(x[i].qs + 16 * ib));
             __m256i yv = load256(y[i].qs + 32 * ib);
             __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(yv, q));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_set1_epi16((short)ls)));
+            __m256i scale = _mm256_permutevar8x32_epi32(ls2, _mm256_set1_epi32(ib));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].d)), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -338,11 +309,6 @@ void tn_dot_f32_avx2(int64_t n, float *s, const void *w, const void *a) {
     *s = sum;
 }
 
-static inline __m256 load_f16(const uint16_t *p) { return _mm256_cvtph_ps(load128(p)); }
-static inline __m256 load_bf16(const uint16_t *p) {
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
-}
-
 #define HALF_DOT(load, scalar_conv)                                                                \
     const uint16_t *x = w, *y = a;                                                                 \
     __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),                \
@@ -356,6 +322,9 @@ static inline __m256 load_bf16(const uint16_t *p) {
     for (; i < n; i++) sum += scalar_conv(x[i]) * scalar_conv(y[i]);                               \
     *s = sum;
 
+static inline __m256 load_f16(const uint16_t *p) { return _mm256_cvtph_ps(load128(p)); }
+void tn_dot_f16_avx2(int64_t n, float *s, const void *w, const void *a) { HALF_DOT(load_f16, h2f) }
+
 static inline float bf2f(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     float f;
@@ -363,7 +332,25 @@ static inline float bf2f(uint16_t h) {
     return f;
 }
 
-void tn_dot_f16_avx2(int64_t n, float *s, const void *w, const void *a) { HALF_DOT(load_f16, h2f) }
-void tn_dot_bf16_avx2(int64_t n, float *s, const void *w, const void *a) { HALF_DOT(load_bf16, bf2f) }
+/* bf16 -> f32 is a 16-bit shift: interleaving with zeros does it for 16 elements in two
+ * instructions. The interleave permutes elements within each 128-bit half, the same way for both
+ * operands, which a dot product does not mind. */
+void tn_dot_bf16_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const uint16_t *x = w, *y = a;
+    const __m256i z = _mm256_setzero_si256();
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 2; k++) {
+            const __m256i xv = load256(x + i + 16 * k), yv = load256(y + i + 16 * k);
+            acc[2 * k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, xv)),
+                                         _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, yv)), acc[2 * k]);
+            acc[2 * k + 1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, xv)),
+                                             _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, yv)), acc[2 * k + 1]);
+        }
+    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
+    for (; i < n; i++) sum += bf2f(x[i]) * bf2f(y[i]);
+    *s = sum;
+}
 
 #endif

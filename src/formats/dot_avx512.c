@@ -9,14 +9,14 @@
  * products are formed with vpmaddubsw (exact: pair sums fit int16) and scaled-and-accumulated by
  * vpdpwssd against a vector of int16 scales. */
 #if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-
 #include "formats/quant_blocks.h"
 #include "formats/quant_kernels.h"
+#include "formats/quant_x86.h"
 
-static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
-static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-static inline __m128i load128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+#define h2f tn_x86_h2f
+#define load128 tn_x86_load128
+#define load256 tn_x86_load256
+
 static inline __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
 
 static inline __m512i join256(__m256i lo, __m256i hi) {
@@ -31,56 +31,19 @@ static inline __m512i nibbles64(const uint8_t *qs0, const uint8_t *qs1) {
     return _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-/* [s0 x8 | s1 x8] */
-static inline __m512 pair_ps(float s0, float s1) {
-    return _mm512_insertf32x8(_mm512_set1_ps(s0), _mm256_set1_ps(s1), 1);
-}
-
-/* ---- 32-element block formats, two blocks per step; an odd last block goes to the AVX2 kernel ---- */
-
-#define PAIR_LOOP(xtype, ytype, body, avx2_fn)                                                     \
-    const xtype *x = w;                                                                            \
-    const ytype *y = a;                                                                            \
-    const int64_t nb = n / 32;                                                                     \
-    __m512 acc = _mm512_setzero_ps();                                                              \
-    float extra = 0;                                                                               \
-    int64_t i = 0;                                                                                 \
-    for (; i + 1 < nb; i += 2) acc = body(&x[i], &y[i], acc, &extra);                              \
-    if (i < nb) {                                                                                  \
-        float t;                                                                                   \
-        avx2_fn(32, &t, &x[i], &y[i]);                                                             \
-        extra += t;                                                                                \
-    }                                                                                              \
-    *s = _mm512_reduce_add_ps(acc) + extra;
-
 static inline __m512i y_pair(const int8_t *q0, const int8_t *q1) { return join256(load256(q0), load256(q1)); }
 
-/* sum((u)*y) - bias*sum(y) per 4 elements */
+/* sum(u*y) - bias*sum(y), per 4 elements */
 static inline __m512i dot_biased(__m512i u, __m512i yv, int bias) {
     __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, yv);
     __m512i c = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)bias), yv);
     return _mm512_sub_epi32(p, c);
 }
 
-static inline __m512 q4_0_pair(const tn_block_q4_0 *x, const tn_block_q8_0 *y, __m512 acc, float *extra) {
-    (void)extra;
-    __m512i p = dot_biased(nibbles64(x[0].qs, x[1].qs), y_pair(y[0].qs, y[1].qs), 8);
-    __m512 d = pair_ps(h2f(x[0].d) * h2f(y[0].d), h2f(x[1].d) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
-}
-void tn_dot_q4_0_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_q4_0, tn_block_q8_0, q4_0_pair, tn_dot_q4_0_avx2)
-}
-
-static inline __m512 q4_1_pair(const tn_block_q4_1 *x, const tn_block_q8_1 *y, __m512 acc, float *extra) {
-    *extra += h2f(x[0].m) * h2f(y[0].s) + h2f(x[1].m) * h2f(y[1].s);
-    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles64(x[0].qs, x[1].qs),
-                                    y_pair(y[0].qs, y[1].qs));
-    __m512 d = pair_ps(h2f(x[0].d) * h2f(y[0].d), h2f(x[1].d) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
-}
-void tn_dot_q4_1_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_q4_1, tn_block_q8_1, q4_1_pair, tn_dot_q4_1_avx2)
+/* codebook values + 128 as unsigned bytes, in all four 128-bit lanes */
+static inline __m512i biased_table(const int8_t *values) {
+    __m128i t = _mm_add_epi8(load128(values), _mm_set1_epi8((char)0x80));
+    return _mm512_broadcast_i32x4(t);
 }
 
 /* The fifth bits of two blocks as a 64-bit mask in element order. */
@@ -91,74 +54,105 @@ static inline __mmask64 qh_pair(const uint8_t *qh0, const uint8_t *qh1) {
     return _cvtu64_mask64((uint64_t)h0 | ((uint64_t)h1 << 32));
 }
 
-static inline __m512 q5_0_pair(const tn_block_q5_0 *x, const tn_block_q8_0 *y, __m512 acc, float *extra) {
-    (void)extra;
+/* ---- 32-element block formats ----
+ * Eight blocks per step, two per register: int32 sums from vpdpbusd, scaled by the blocks' scale
+ * products, which are formed for all eight at once and spread with vpermps. An odd tail of fewer
+ * than eight blocks goes to the AVX2 kernel. */
+
+static inline __m512i q4_0_pair(const tn_block_q4_0 *x, const tn_block_q8_0 *y) {
+    return dot_biased(nibbles64(x[0].qs, x[1].qs), y_pair(y[0].qs, y[1].qs), 8);
+}
+static inline __m512i q4_1_pair(const tn_block_q4_1 *x, const tn_block_q8_1 *y) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), nibbles64(x[0].qs, x[1].qs), y_pair(y[0].qs, y[1].qs));
+}
+static inline __m512i q5_0_pair(const tn_block_q5_0 *x, const tn_block_q8_0 *y) {
     __m512i q = nibbles64(x[0].qs, x[1].qs);
     q = _mm512_mask_add_epi8(q, qh_pair(x[0].qh, x[1].qh), q, _mm512_set1_epi8(16));
-    __m512i p = dot_biased(q, y_pair(y[0].qs, y[1].qs), 16);
-    __m512 d = pair_ps(h2f(x[0].d) * h2f(y[0].d), h2f(x[1].d) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    return dot_biased(q, y_pair(y[0].qs, y[1].qs), 16);
 }
-void tn_dot_q5_0_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_q5_0, tn_block_q8_0, q5_0_pair, tn_dot_q5_0_avx2)
-}
-
-static inline __m512 q5_1_pair(const tn_block_q5_1 *x, const tn_block_q8_1 *y, __m512 acc, float *extra) {
-    *extra += h2f(x[0].m) * h2f(y[0].s) + h2f(x[1].m) * h2f(y[1].s);
+static inline __m512i q5_1_pair(const tn_block_q5_1 *x, const tn_block_q8_1 *y) {
     __m512i q = nibbles64(x[0].qs, x[1].qs);
     q = _mm512_mask_add_epi8(q, qh_pair(x[0].qh, x[1].qh), q, _mm512_set1_epi8(16));
-    __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y_pair(y[0].qs, y[1].qs));
-    __m512 d = pair_ps(h2f(x[0].d) * h2f(y[0].d), h2f(x[1].d) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y_pair(y[0].qs, y[1].qs));
 }
-void tn_dot_q5_1_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_q5_1, tn_block_q8_1, q5_1_pair, tn_dot_q5_1_avx2)
-}
-
-static inline __m512 q8_0_pair(const tn_block_q8_0 *x, const tn_block_q8_0 *y, __m512 acc, float *extra) {
-    (void)extra;
+static inline __m512i q8_0_pair(const tn_block_q8_0 *x, const tn_block_q8_0 *y) {
     /* w + 128 as an unsigned byte is w with the top bit flipped */
     __m512i u = _mm512_xor_si512(y_pair(x[0].qs, x[1].qs), _mm512_set1_epi8((char)0x80));
-    __m512i p = dot_biased(u, y_pair(y[0].qs, y[1].qs), 128);
-    __m512 d = pair_ps(h2f(x[0].d) * h2f(y[0].d), h2f(x[1].d) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    return dot_biased(u, y_pair(y[0].qs, y[1].qs), 128);
+}
+static inline __m512i iq4_nl_pair(const tn_block_iq4_nl *x, const tn_block_q8_0 *y) {
+    __m512i u = _mm512_shuffle_epi8(biased_table(tn_kvalues_iq4nl), nibbles64(x[0].qs, x[1].qs));
+    return dot_biased(u, y_pair(y[0].qs, y[1].qs), 128);
+}
+static inline __m512i mxfp4_pair(const tn_block_mxfp4 *x, const tn_block_q8_0 *y) {
+    __m512i u = _mm512_shuffle_epi8(biased_table(tn_kvalues_mxfp4), nibbles64(x[0].qs, x[1].qs));
+    return dot_biased(u, y_pair(y[0].qs, y[1].qs), 128);
+}
+
+#define D8_F16(xp, yp) _mm256_mul_ps(tn_x86_halves8(&(xp)->d, sizeof *(xp)), tn_x86_halves8(&(yp)->d, sizeof *(yp)))
+#define D8_E8M0(xp, yp) _mm256_mul_ps(tn_x86_e8m0x8(&(xp)->e, sizeof *(xp)), tn_x86_halves8(&(yp)->d, sizeof *(yp)))
+
+/* [d[2p] x8 | d[2p+1] x8] */
+static inline __m512 pair_scale(__m512 d, int p) {
+    const __m512i idx = _mm512_set_epi32(2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1, 2 * p + 1,
+                                         2 * p + 1, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p, 2 * p);
+    return _mm512_permutexvar_ps(idx, d);
+}
+
+#define GROUP8_DOT(xtype, ytype, pairfn, d8, avx2_fn)                                             \
+    const xtype *x = w;                                                                            \
+    const ytype *y = a;                                                                            \
+    const int64_t nb = n / 32;                                                                     \
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                 \
+    int64_t i = 0;                                                                                 \
+    for (; i + 8 <= nb; i += 8) {                                                                  \
+        const __m512 d = _mm512_castps256_ps512(d8(x + i, y + i));                                 \
+        acc0 = _mm512_fmadd_ps(pair_scale(d, 0), _mm512_cvtepi32_ps(pairfn(x + i, y + i)), acc0); \
+        acc1 = _mm512_fmadd_ps(pair_scale(d, 1), _mm512_cvtepi32_ps(pairfn(x + i + 2, y + i + 2)), acc1); \
+        acc0 = _mm512_fmadd_ps(pair_scale(d, 2), _mm512_cvtepi32_ps(pairfn(x + i + 4, y + i + 4)), acc0); \
+        acc1 = _mm512_fmadd_ps(pair_scale(d, 3), _mm512_cvtepi32_ps(pairfn(x + i + 6, y + i + 6)), acc1); \
+    }                                                                                              \
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                   \
+    if (i < nb) {                                                                                  \
+        float t;                                                                                   \
+        avx2_fn(32 * (nb - i), &t, x + i, y + i);                                                  \
+        sum += t;                                                                                  \
+    }
+
+void tn_dot_q4_0_avx512(int64_t n, float *s, const void *w, const void *a) {
+    GROUP8_DOT(tn_block_q4_0, tn_block_q8_0, q4_0_pair, D8_F16, tn_dot_q4_0_avx2)
+    *s = sum;
+}
+void tn_dot_q4_1_avx512(int64_t n, float *s, const void *w, const void *a) {
+    GROUP8_DOT(tn_block_q4_1, tn_block_q8_1, q4_1_pair, D8_F16, tn_dot_q4_1_avx2)
+    /* the AVX2 tail included its own blocks' offsets */
+    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb - nb % 8);
+}
+void tn_dot_q5_0_avx512(int64_t n, float *s, const void *w, const void *a) {
+    GROUP8_DOT(tn_block_q5_0, tn_block_q8_0, q5_0_pair, D8_F16, tn_dot_q5_0_avx2)
+    *s = sum;
+}
+void tn_dot_q5_1_avx512(int64_t n, float *s, const void *w, const void *a) {
+    GROUP8_DOT(tn_block_q5_1, tn_block_q8_1, q5_1_pair, D8_F16, tn_dot_q5_1_avx2)
+    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb - nb % 8);
 }
 void tn_dot_q8_0_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_q8_0, tn_block_q8_0, q8_0_pair, tn_dot_q8_0_avx2)
-}
-
-/* codebook values + 128 as unsigned bytes, in all four 128-bit lanes */
-static inline __m512i biased_table(const int8_t *values) {
-    __m128i t = _mm_add_epi8(load128(values), _mm_set1_epi8((char)0x80));
-    return _mm512_broadcast_i32x4(t);
-}
-
-static inline __m512 iq4_nl_pair(const tn_block_iq4_nl *x, const tn_block_q8_0 *y, __m512 acc, float *extra) {
-    (void)extra;
-    __m512i u = _mm512_shuffle_epi8(biased_table(tn_kvalues_iq4nl), nibbles64(x[0].qs, x[1].qs));
-    __m512i p = dot_biased(u, y_pair(y[0].qs, y[1].qs), 128);
-    __m512 d = pair_ps(h2f(x[0].d) * h2f(y[0].d), h2f(x[1].d) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    GROUP8_DOT(tn_block_q8_0, tn_block_q8_0, q8_0_pair, D8_F16, tn_dot_q8_0_avx2)
+    *s = sum;
 }
 void tn_dot_iq4_nl_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_pair, tn_dot_iq4_nl_avx2)
-}
-
-static inline __m512 mxfp4_pair(const tn_block_mxfp4 *x, const tn_block_q8_0 *y, __m512 acc, float *extra) {
-    (void)extra;
-    __m512i u = _mm512_shuffle_epi8(biased_table(tn_kvalues_mxfp4), nibbles64(x[0].qs, x[1].qs));
-    __m512i p = dot_biased(u, y_pair(y[0].qs, y[1].qs), 128);
-    __m512 d = pair_ps(tn_e8m0_to_f32_half(x[0].e) * h2f(y[0].d), tn_e8m0_to_f32_half(x[1].e) * h2f(y[1].d));
-    return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc);
+    GROUP8_DOT(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_pair, D8_F16, tn_dot_iq4_nl_avx2)
+    *s = sum;
 }
 void tn_dot_mxfp4_avx512(int64_t n, float *s, const void *w, const void *a) {
-    PAIR_LOOP(tn_block_mxfp4, tn_block_q8_0, mxfp4_pair, tn_dot_mxfp4_avx2)
+    GROUP8_DOT(tn_block_mxfp4, tn_block_q8_0, mxfp4_pair, D8_E8M0, tn_dot_mxfp4_avx2)
+    *s = sum;
 }
 
 /* ---- super-block formats against Q8_K ---- */
 
-/* int16 scale vectors for one 64-element register, picked from 16 int16 scales `sc16` (a 256-bit
- * value in the low half). Each int16 lane l of a vpmaddubsw product covers elements 2l and 2l+1:
+/* int16 scale vectors for one 64-element register, picked from 16 int16 scales `sc16` (lanes
+ * 0..15). Each int16 lane l of a vpmaddubsw product covers elements 2l and 2l+1:
  * _x4 for 16-element sub-blocks k0..k0+3, _x2 for 32-element sub-blocks k0, k0+1. */
 static inline __m512i scales16_x4(__m512i sc16, int k0) {
     __m512i lane = _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
@@ -173,21 +167,8 @@ static inline __m512i scales16_x2(__m512i sc16, int k0) {
     return _mm512_permutexvar_epi16(sel, sc16);
 }
 
-static inline int32_t hsum128_i32(__m128i p) {
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-    return _mm_cvtsi128_si32(p);
-}
-
-static inline int32_t hsum256_i32(__m256i v) {
-    __m128i p = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0x4E));
-    p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 0xB1));
-    return _mm_cvtsi128_si32(p);
-}
-
 /* Q2_K and Q3_K share the 2-bit layout: per 128 elements 32 bytes, groups at shifts 0, 2, 4, 6.
- * Returns [group0 | group1] and [group2 | group3] of chunk c. */
+ * Gives [group0 | group1] and [group2 | group3]. */
 static inline void two_bit_chunk(const uint8_t *qs, __m512i *g01, __m512i *g23) {
     const __m256i v = load256(qs);
     const __m512i v2 = join256(v, _mm256_srli_epi16(v, 2));
@@ -199,12 +180,12 @@ void tn_dot_q2_K_avx512(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q2_K *x = w;
     const tn_block_q8_K *y = a;
     __m512 acc = _mm512_setzero_ps();
-    float mins_acc = 0;
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
         const __m128i sm = load128(x[i].scales);
         const __m256i sc = _mm256_cvtepu8_epi16(_mm_and_si128(sm, _mm_set1_epi8(0xF)));
         const __m256i mn = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), _mm_set1_epi8(0xF)));
-        const int32_t summs = hsum256_i32(_mm256_madd_epi16(mn, load256(y[i].bsums)));
+        const __m256i mins = _mm256_madd_epi16(mn, load256(y[i].bsums));
         const __m512i sc16 = _mm512_castsi256_si512(sc);
         __m512i sumi = _mm512_setzero_si512();
         for (int c = 0; c < 2; c++) {
@@ -216,9 +197,9 @@ void tn_dot_q2_K_avx512(int64_t n, float *s, const void *w, const void *a) {
             }
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(sumi), acc);
-        mins_acc += y[i].d * h2f(x[i].dmin) * summs;
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x[i].dmin)), _mm256_cvtepi32_ps(mins), accm);
     }
-    *s = _mm512_reduce_add_ps(acc) - mins_acc;
+    *s = _mm512_reduce_add_ps(acc) - tn_x86_hsum_ps(accm);
 }
 
 void tn_dot_q3_K_avx512(int64_t n, float *s, const void *w, const void *a) {
@@ -227,15 +208,16 @@ void tn_dot_q3_K_avx512(int64_t n, float *s, const void *w, const void *a) {
     const __m512i m4 = _mm512_set1_epi8(4);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
-        uint8_t su[16];
-        tn_unpack_q3_K_scales(x[i].scales, su);
-        const __m256i sc = _mm256_cvtepi8_epi16(_mm_sub_epi8(load128(su), _mm_set1_epi8(32)));
+        uint32_t u[4];
+        tn_q3_K_scale_words(x[i].scales, u);
+        const __m128i sc8 = _mm_sub_epi8(_mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]), _mm_set1_epi8(32));
+        const __m256i sc = _mm256_cvtepi8_epi16(sc8);
         /* stored u = low2 | hbit<<2, weight u - 4 */
-        const int32_t off = hsum256_i32(_mm256_madd_epi16(sc, load256(y[i].bsums)));
+        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(sc, load256(y[i].bsums)), 2);
         const __m512i sc16 = _mm512_castsi256_si512(sc);
         const __m256i hm = load256(x[i].hmask);
         const __m512i hm2 = join256(hm, _mm256_srli_epi16(hm, 1)); /* groups k, k+1 at the same bit */
-        __m512i sumi = _mm512_setzero_si512();
+        __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(off));
         for (int c = 0; c < 2; c++) {
             __m512i g[2];
             two_bit_chunk(x[i].qs + 32 * c, &g[0], &g[1]);
@@ -247,9 +229,7 @@ void tn_dot_q3_K_avx512(int64_t n, float *s, const void *w, const void *a) {
                 sumi = _mm512_dpwssd_epi32(sumi, p, scales16_x4(sc16, 8 * c + 4 * k));
             }
         }
-        const float d = y[i].d * h2f(x[i].d);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-        acc = _mm512_mask_sub_ps(acc, 1, acc, _mm512_set1_ps(d * 4.0f * (float)off));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(sumi), acc);
     }
     *s = _mm512_reduce_add_ps(acc);
 }
@@ -260,18 +240,17 @@ static inline void q45_K(int64_t n, float *s, const void *w, const void *a, int 
     const size_t bsize = five ? sizeof(tn_block_q5_K) : sizeof(tn_block_q4_K);
     const __m512i m4 = _mm512_set1_epi8(0xF), m16 = _mm512_set1_epi8(16);
     __m512 acc = _mm512_setzero_ps();
-    float mins_acc = 0;
+    __m256 accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
         const uint8_t *blk = (const uint8_t *)w + i * bsize;
         const tn_block_q4_K *x4 = (const tn_block_q4_K *)blk; /* d, dmin, scales at the same offsets */
         const uint8_t *qs = five ? ((const tn_block_q5_K *)blk)->qs : x4->qs;
-        uint8_t sm[16];
-        tn_unpack_scale_min_k4(x4->scales, sm);
-        const __m128i smv = load128(sm);
-        const __m256i bs = load256(y[i].bsums);
-        const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-        const int32_t summs = hsum128_i32(_mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(smv, 8)), pairs));
-        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(smv));
+        uint32_t u[4];
+        tn_scale_min_k4_words(x4->scales, u);
+        const __m128i sm = _mm_set_epi32((int)u[3], (int)u[2], (int)u[1], (int)u[0]);
+        const __m256i mins = _mm256_mullo_epi32(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)),
+                                                tn_x86_bsum_pairs(y[i].bsums));
+        const __m512i sc16 = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm));
         __m512i h2 = _mm512_setzero_si512();
         if (five) {
             const __m256i hb = load256(((const tn_block_q5_K *)blk)->qh);
@@ -289,9 +268,9 @@ static inline void q45_K(int64_t n, float *s, const void *w, const void *a, int 
             sumi = _mm512_dpwssd_epi32(sumi, p, scales16_x2(sc16, 2 * j));
         }
         acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x4->d)), _mm512_cvtepi32_ps(sumi), acc);
-        mins_acc += y[i].d * h2f(x4->dmin) * summs;
+        accm = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(x4->dmin)), _mm256_cvtepi32_ps(mins), accm);
     }
-    *s = _mm512_reduce_add_ps(acc) - mins_acc;
+    *s = _mm512_reduce_add_ps(acc) - tn_x86_hsum_ps(accm);
 }
 
 void tn_dot_q4_K_avx512(int64_t n, float *s, const void *w, const void *a) { q45_K(n, s, w, a, 0); }
@@ -304,14 +283,15 @@ void tn_dot_q6_K_avx512(int64_t n, float *s, const void *w, const void *a) {
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
         const __m256i sc = _mm256_cvtepi8_epi16(load128(x[i].scales));
-        const int32_t off = hsum256_i32(_mm256_madd_epi16(sc, load256(y[i].bsums))); /* stored q+32 */
+        /* stored values are q + 32 */
+        const __m256i off = _mm256_slli_epi32(_mm256_madd_epi16(sc, load256(y[i].bsums)), 5);
         const __m512i sc16 = _mm512_castsi256_si512(sc);
-        __m512i sumi = _mm512_setzero_si512();
+        __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(off));
         for (int c = 0; c < 2; c++) {
             const __m512i ql = load512(x[i].ql + 64 * c);
             const __m256i h = load256(x[i].qh + 32 * c);
             const __m512i h2 = join256(h, _mm256_srli_epi16(h, 2));
-            /* elements 0..63 of the chunk: low nibbles + qh bits 0-1 (and 2-3 for the upper half);
+            /* elements 0..63 of the chunk: low nibbles + qh bits 0-1 (2-3 for the upper half);
              * elements 64..127: high nibbles + qh bits 4-5 (6-7) */
             const __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, m4),
                                                _mm512_and_si512(_mm512_slli_epi16(h2, 4), m30));
@@ -322,9 +302,7 @@ void tn_dot_q6_K_avx512(int64_t n, float *s, const void *w, const void *a) {
             sumi = _mm512_dpwssd_epi32(sumi, p0, scales16_x4(sc16, 8 * c));
             sumi = _mm512_dpwssd_epi32(sumi, p1, scales16_x4(sc16, 8 * c + 4));
         }
-        const float d = y[i].d * h2f(x[i].d);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-        acc = _mm512_mask_sub_ps(acc, 1, acc, _mm512_set1_ps(d * 32.0f * (float)off));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(sumi), acc);
     }
     *s = _mm512_reduce_add_ps(acc);
 }
@@ -335,25 +313,20 @@ void tn_dot_iq4_xs_avx512(int64_t n, float *s, const void *w, const void *a) {
     const __m512i table = biased_table(tn_kvalues_iq4nl);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / 256; i++) {
-        int32_t ls[8], corr = 0;
-        for (int ib = 0; ib < 8; ib++) {
-            ls[ib] = (((x[i].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) |
-                      (((x[i].scales_h >> (2 * ib)) & 3) << 4)) - 32;
-            corr += ls[ib] * (y[i].bsums[2 * ib] + y[i].bsums[2 * ib + 1]);
-        }
-        const __m512i ls32 = _mm512_castsi256_si512(load256(ls));
-        __m512i sumi = _mm512_setzero_si512();
+        const __m256i ls = tn_x86_iq4_xs_scales(x[i].scales_h, x[i].scales_l);
+        /* the table is biased by +128: take 128 * scale * sum(a) of each sub-block back out */
+        const __m256i corr = _mm256_slli_epi32(_mm256_mullo_epi32(ls, tn_x86_bsum_pairs(y[i].bsums)), 7);
+        const __m512i ls512 = _mm512_zextsi256_si512(ls);
+        __m512i sumi = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_zextsi256_si512(corr));
         for (int ib = 0; ib < 8; ib += 2) {
             const uint8_t *qs = x[i].qs + 16 * ib;
             __m512i u = _mm512_shuffle_epi8(table, nibbles64(qs, qs + 16));
             __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, load512(y[i].qs + 32 * ib));
             __m512i sel = _mm512_set_epi32(ib + 1, ib + 1, ib + 1, ib + 1, ib + 1, ib + 1, ib + 1, ib + 1,
                                            ib, ib, ib, ib, ib, ib, ib, ib);
-            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(sel, ls32)));
+            sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(p, _mm512_permutexvar_epi32(sel, ls512)));
         }
-        const float d = y[i].d * h2f(x[i].d);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(d), _mm512_cvtepi32_ps(sumi), acc);
-        acc = _mm512_mask_sub_ps(acc, 1, acc, _mm512_set1_ps(d * 128.0f * (float)corr));
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(y[i].d * h2f(x[i].d)), _mm512_cvtepi32_ps(sumi), acc);
     }
     *s = _mm512_reduce_add_ps(acc);
 }
@@ -384,6 +357,7 @@ static inline __m512 mld_f16(__mmask16 m, const uint16_t *p) {
 static inline __m512 ld_bf16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load256(p)), 16));
 }
+/* (the interleave-with-zero trick of the AVX2 kernel would also work here) */
 static inline __m512 mld_bf16(__mmask16 m, const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
 }

@@ -146,36 +146,37 @@ static inline void tn_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t
     }
 }
 
-/* The 8 6-bit scales (out[0..7]) and 8 6-bit mins (out[8..15]) of a Q4_K / Q5_K block, unpacked
- * four at a time with 32-bit word operations (the packed bytes are read little-endian). */
-static inline void tn_unpack_scale_min_k4(const uint8_t *q, uint8_t out[16]) {
-    uint32_t w[3], u[4];
+/* The 8 6-bit scales (bytes 0..7) and 8 6-bit mins (bytes 8..15) of a Q4_K / Q5_K block, as four
+ * little-endian words, unpacked four at a time with 32-bit operations. SIMD code turns the words
+ * into a vector directly (going through a byte array would stall on store forwarding). */
+static inline void tn_scale_min_k4_words(const uint8_t *q, uint32_t u[4]) {
+    uint32_t w[3];
     memcpy(w, q, 12);
     u[0] = w[0] & 0x3f3f3f3fu;
     u[1] = (w[2] & 0x0f0f0f0fu) | (((w[0] >> 6) & 0x03030303u) << 4);
     u[2] = w[1] & 0x3f3f3f3fu;
     u[3] = ((w[2] >> 4) & 0x0f0f0f0fu) | (((w[1] >> 6) & 0x03030303u) << 4);
-    memcpy(out, u, 16);
 }
 
-/* The 16 6-bit Q3_K scales in their stored form (0..63, i.e. the signed scale + 32): scale j has
- * its low 4 bits in byte j%8 (low nibble for j < 8, high nibble after) and its top 2 bits in byte
- * 8 + j%4 at bit 2*(j/4). */
-static inline void tn_unpack_q3_K_scales(const uint8_t *q, uint8_t out[16]) {
-    uint32_t w[3], u[4];
+/* The 16 6-bit Q3_K scales in their stored form (0..63, i.e. the signed scale + 32) as four
+ * little-endian words: scale j has its low 4 bits in byte j%8 (low nibble for j < 8, high nibble
+ * after) and its top 2 bits in byte 8 + j%4 at bit 2*(j/4). */
+static inline void tn_q3_K_scale_words(const uint8_t *q, uint32_t u[4]) {
+    uint32_t w[3];
     memcpy(w, q, 12);
     u[0] = (w[0] & 0x0f0f0f0fu) | ((w[2] & 0x03030303u) << 4);
     u[1] = (w[1] & 0x0f0f0f0fu) | (((w[2] >> 2) & 0x03030303u) << 4);
     u[2] = ((w[0] >> 4) & 0x0f0f0f0fu) | (((w[2] >> 4) & 0x03030303u) << 4);
     u[3] = ((w[1] >> 4) & 0x0f0f0f0fu) | (((w[2] >> 6) & 0x03030303u) << 4);
-    memcpy(out, u, 16);
 }
 
 /* The 16 Q3_K scales as signed values. */
 static inline void tn_q3_K_scales(const uint8_t *packed, int8_t out[16]) {
-    uint8_t u[16];
-    tn_unpack_q3_K_scales(packed, u);
-    for (int j = 0; j < 16; j++) out[j] = (int8_t)(u[j] - 32);
+    uint32_t u[4];
+    uint8_t b[16];
+    tn_q3_K_scale_words(packed, u);
+    memcpy(b, u, 16);
+    for (int j = 0; j < 16; j++) out[j] = (int8_t)(b[j] - 32);
 }
 
 /* E8M0 exponent to the float 2^(e-128): the MXFP4 scale halved because tn_kvalues_mxfp4 is doubled.
