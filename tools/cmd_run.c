@@ -2,6 +2,7 @@
  * (flags follow llama.cpp's llama-cli / llama-simple). */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "formats/types.h"
@@ -170,7 +171,7 @@ int cmd_run(int argc, char **argv) {
     fflush(stdout);
     double t_gen = cli_now_ms() - t2;
     fprintf(stderr, "\nmodel: %s (%s, %s), %d threads\n", tn_model_name(m), tn_model_arch(m),
-            tn_model_ftype(m), o.n_threads ? (int)o.n_threads : 0);
+            tn_model_ftype(m), o.n_threads ? (int)o.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(stderr, "load time:   %10.2f ms\n", t_load);
     fprintf(stderr, "prompt eval: %10.2f ms / %5d tokens (%8.2f tokens/s)\n", t_prompt, n_prompt,
             n_prompt / (t_prompt / 1e3));
