@@ -61,20 +61,20 @@ static const kernels *kernels_for(int type) {
 
 /* ---- SIMD level ---- */
 
+/* F16C is not tested: every CPU with AVX2 has it (and clang's __builtin_cpu_supports does not
+ * know the name). */
 static int cpu_level(bool *has_bf16) {
     *has_bf16 = false;
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+        __builtin_cpu_supports("avx512vnni")) {
         *has_bf16 = __builtin_cpu_supports("avx512bf16");
         return LEVEL_AVX512;
     }
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
-        return LEVEL_AVX2;
+    if (avx2) return LEVEL_AVX2;
 #endif
     return LEVEL_SCALAR;
 }

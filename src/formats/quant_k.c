@@ -2,9 +2,10 @@
  * dequantization, the Q8_K quantizer and the portable dot products against Q8_K.
  * The K-quant quantizers live in quant_k_quantize.c.
  *
- * Each format gets an unpack helper that turns one super-block's packed bits into one small
- * integer per element (in element order); dequantization and the scalar dot product are then
- * plain loops over those, which keeps the bit layouts in one place per format. */
+ * Dequantization goes through unpack helpers that turn one super-block's packed bits into one
+ * small integer per element (in element order), which keeps each bit layout readable in one place;
+ * the dot products, which are the hot path on CPUs without a SIMD kernel, read the packed bytes
+ * directly. */
 #include "core/half.h"
 #include "formats/quant_blocks.h"
 #include "formats/quant_kernels.h"
@@ -154,39 +155,30 @@ void tn_quant_q8_K(const float *src, void *dst, int64_t n) {
     }
 }
 
-/* ---- portable dot products against Q8_K ---- */
-
-/* Sum of q[e]*a[e] over each group of `len` elements. */
-static void group_dots_u8(const uint8_t *q, const int8_t *a, int len, int ngroups, int32_t *out) {
-    for (int g = 0; g < ngroups; g++) {
-        int32_t s = 0;
-        for (int l = 0; l < len; l++) s += q[g * len + l] * a[g * len + l];
-        out[g] = s;
-    }
-}
-
-static void group_dots_i8(const int8_t *q, const int8_t *a, int len, int ngroups, int32_t *out) {
-    for (int g = 0; g < ngroups; g++) {
-        int32_t s = 0;
-        for (int l = 0; l < len; l++) s += q[g * len + l] * a[g * len + l];
-        out[g] = s;
-    }
-}
+/* ---- portable dot products against Q8_K ----
+ * Written as fixed-length loops over the packed bytes in their storage order (no unpacking into a
+ * temporary), so compilers can vectorize them on any target. */
 
 void tn_dot_q2_K_scalar(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q2_K *x = w;
     const tn_block_q8_K *y = a;
-    uint8_t q[256];
-    int32_t dots[16];
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        unpack_2bit(x[i].qs, q);
-        group_dots_u8(q, y[i].qs, 16, 16, dots);
+        const int8_t *q8 = y[i].qs;
         int32_t isum = 0, summs = 0;
-        for (int j = 0; j < 16; j++) {
-            isum += (x[i].scales[j] & 0xF) * dots[j];
-            summs += (x[i].scales[j] >> 4) * y[i].bsums[j];
+        for (int c = 0; c < 2; c++) {
+            const uint8_t *q = x[i].qs + 32 * c;
+            for (int k = 0; k < 4; k++, q8 += 32) {
+                int32_t s0 = 0, s1 = 0;
+                for (int l = 0; l < 16; l++) {
+                    s0 += ((q[l] >> (2 * k)) & 3) * q8[l];
+                    s1 += ((q[l + 16] >> (2 * k)) & 3) * q8[l + 16];
+                }
+                const uint8_t sc0 = x[i].scales[8 * c + 2 * k], sc1 = x[i].scales[8 * c + 2 * k + 1];
+                isum += (sc0 & 0xF) * s0 + (sc1 & 0xF) * s1;
+            }
         }
+        for (int j = 0; j < 16; j++) summs += (x[i].scales[j] >> 4) * y[i].bsums[j];
         const float dall = y[i].d * tn_fp16_to_fp32(x[i].d);
         const float dmin = y[i].d * tn_fp16_to_fp32(x[i].dmin);
         sum += dall * isum - dmin * summs;
@@ -197,31 +189,54 @@ void tn_dot_q2_K_scalar(int64_t n, float *s, const void *w, const void *a) {
 void tn_dot_q3_K_scalar(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q3_K *x = w;
     const tn_block_q8_K *y = a;
-    int8_t q[256], sc[16];
-    int32_t dots[16];
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        unpack_q3_K(&x[i], q);
+        int8_t sc[16];
         tn_q3_K_scales(x[i].scales, sc);
-        group_dots_i8(q, y[i].qs, 16, 16, dots);
+        const int8_t *q8 = y[i].qs;
+        const uint8_t *hm = x[i].hmask;
         int32_t isum = 0;
-        for (int j = 0; j < 16; j++) isum += sc[j] * dots[j];
+        for (int c = 0; c < 2; c++) {
+            const uint8_t *q = x[i].qs + 32 * c;
+            for (int k = 0; k < 4; k++, q8 += 32) {
+                const int bit = 4 * c + k;
+                int32_t s0 = 0, s1 = 0;
+                for (int l = 0; l < 16; l++) {
+                    s0 += (((q[l] >> (2 * k)) & 3) - (((hm[l] >> bit) & 1) ? 0 : 4)) * q8[l];
+                    s1 += (((q[l + 16] >> (2 * k)) & 3) - (((hm[l + 16] >> bit) & 1) ? 0 : 4)) * q8[l + 16];
+                }
+                isum += sc[8 * c + 2 * k] * s0 + sc[8 * c + 2 * k + 1] * s1;
+            }
+        }
         sum += y[i].d * tn_fp16_to_fp32(x[i].d) * isum;
     }
     *s = sum;
 }
 
-/* Q4_K and Q5_K share everything but the unpacking. */
-static float dot_q45_K_block(const uint8_t q[256], const uint8_t *scales, uint16_t d16, uint16_t dmin16,
-                             const tn_block_q8_K *y) {
-    int32_t dots[8];
-    group_dots_u8(q, y->qs, 32, 8, dots);
+/* Q4_K and Q5_K: per 64 elements 32 bytes of nibbles (low: sub-block 2j, high: 2j+1); Q5_K's
+ * fifth bits are bits 2j and 2j+1 of qh[l]. qh == NULL for Q4_K. */
+static float dot_q45_K_block(const uint8_t *qs, const uint8_t *qh, const uint8_t *scales, uint16_t d16,
+                             uint16_t dmin16, const tn_block_q8_K *y) {
+    const int8_t *q8 = y->qs;
     int32_t isum = 0, summs = 0;
-    for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        tn_scale_min_k4(j, scales, &sc, &m);
-        isum += sc * dots[j];
-        summs += m * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+    for (int j = 0; j < 4; j++, qs += 32, q8 += 64) {
+        int32_t s0 = 0, s1 = 0;
+        if (qh) {
+            for (int l = 0; l < 32; l++) {
+                s0 += ((qs[l] & 0xF) | (((qh[l] >> (2 * j)) & 1) << 4)) * q8[l];
+                s1 += ((qs[l] >> 4) | (((qh[l] >> (2 * j + 1)) & 1) << 4)) * q8[l + 32];
+            }
+        } else {
+            for (int l = 0; l < 32; l++) {
+                s0 += (qs[l] & 0xF) * q8[l];
+                s1 += (qs[l] >> 4) * q8[l + 32];
+            }
+        }
+        uint8_t sc0, m0, sc1, m1;
+        tn_scale_min_k4(2 * j, scales, &sc0, &m0);
+        tn_scale_min_k4(2 * j + 1, scales, &sc1, &m1);
+        isum += sc0 * s0 + sc1 * s1;
+        summs += m0 * (y->bsums[4 * j] + y->bsums[4 * j + 1]) + m1 * (y->bsums[4 * j + 2] + y->bsums[4 * j + 3]);
     }
     return y->d * tn_fp16_to_fp32(d16) * isum - y->d * tn_fp16_to_fp32(dmin16) * summs;
 }
@@ -229,38 +244,40 @@ static float dot_q45_K_block(const uint8_t q[256], const uint8_t *scales, uint16
 void tn_dot_q4_K_scalar(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q4_K *x = w;
     const tn_block_q8_K *y = a;
-    uint8_t q[256];
     float sum = 0;
-    for (int64_t i = 0; i < n / 256; i++) {
-        unpack_4bit_k(x[i].qs, q);
-        sum += dot_q45_K_block(q, x[i].scales, x[i].d, x[i].dmin, &y[i]);
-    }
+    for (int64_t i = 0; i < n / 256; i++) sum += dot_q45_K_block(x[i].qs, NULL, x[i].scales, x[i].d, x[i].dmin, &y[i]);
     *s = sum;
 }
 
 void tn_dot_q5_K_scalar(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q5_K *x = w;
     const tn_block_q8_K *y = a;
-    uint8_t q[256];
     float sum = 0;
-    for (int64_t i = 0; i < n / 256; i++) {
-        unpack_q5_K(&x[i], q);
-        sum += dot_q45_K_block(q, x[i].scales, x[i].d, x[i].dmin, &y[i]);
-    }
+    for (int64_t i = 0; i < n / 256; i++)
+        sum += dot_q45_K_block(x[i].qs, x[i].qh, x[i].scales, x[i].d, x[i].dmin, &y[i]);
     *s = sum;
 }
 
 void tn_dot_q6_K_scalar(int64_t n, float *s, const void *w, const void *a) {
     const tn_block_q6_K *x = w;
     const tn_block_q8_K *y = a;
-    int8_t q[256];
-    int32_t dots[16];
     float sum = 0;
     for (int64_t i = 0; i < n / 256; i++) {
-        unpack_q6_K(&x[i], q);
-        group_dots_i8(q, y[i].qs, 16, 16, dots);
         int32_t isum = 0;
-        for (int j = 0; j < 16; j++) isum += x[i].scales[j] * dots[j];
+        for (int c = 0; c < 2; c++) {
+            const uint8_t *ql = x[i].ql + 64 * c, *qh = x[i].qh + 32 * c;
+            const int8_t *q8 = y[i].qs + 128 * c, *sc = x[i].scales + 8 * c;
+            for (int h = 0; h < 2; h++) { /* the 16-element halves of each 32-element group */
+                int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                for (int l = 16 * h; l < 16 * h + 16; l++) {
+                    s0 += (((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32) * q8[l];
+                    s1 += (((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32) * q8[l + 32];
+                    s2 += (((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32) * q8[l + 64];
+                    s3 += (((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32) * q8[l + 96];
+                }
+                isum += sc[h] * s0 + sc[h + 2] * s1 + sc[h + 4] * s2 + sc[h + 6] * s3;
+            }
+        }
         sum += y[i].d * tn_fp16_to_fp32(x[i].d) * isum;
     }
     *s = sum;
