@@ -113,6 +113,10 @@ typedef struct tn_backend_ops {
                       const tn_attn_params *p);
     /* out[j] = x[out_rows[j]] for the batch's logits rows; rows of dim elements */
     void (*get_rows)(tn_exec *ex, float *out, const float *x, int64_t dim);
+
+    /* Optional: returns when all work queued on the exec has finished (the profiler times ops
+     * with it). NULL for backends whose ops complete before they return (CPU). */
+    int (*sync)(tn_exec *ex);
 } tn_backend_ops;
 
 struct tn_backend {

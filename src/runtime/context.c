@@ -32,7 +32,7 @@ tn_ctx_params tn_ctx_default_params(void) {
 void tn_ctx_free(tn_ctx *c) {
     if (!c) return;
     if (c->state) c->model->arch->state_free(c->model, c->ex, c->state);
-    if (c->ex) c->model->be->ops->exec_free(c->ex);
+    if (c->ex) c->ex->be->ops->exec_free(c->ex);
     free(c->cell_pos);
     free(c->cell_seq);
     free(c->ub_pos);
@@ -79,6 +79,10 @@ fail:
 }
 
 int32_t tn_ctx_n_ctx(const tn_ctx *c) { return c->params.n_ctx; }
+
+/* Profiler hook (runtime/profile.c): the profiler swaps the exec for a forwarding wrapper, which
+ * is why everything here reaches the backend through c->ex->be->ops, not the model's backend. */
+tn_exec **tn_ctx_exec_slot(tn_ctx *c) { return &c->ex; }
 
 int32_t tn_kv_seq_pos_max(const tn_ctx *c, int32_t seq) {
     int32_t mx = -1;
@@ -142,7 +146,7 @@ static int resolve_batch(tn_ctx *c, const tn_batch *b, int32_t *pos_out, int32_t
 
 int tn_decode(tn_ctx *c, const tn_batch *b) {
     tn_model *m = c->model;
-    const tn_backend_ops *op = m->be->ops;
+    const tn_backend_ops *op = c->ex->be->ops;
     c->n_outputs = 0;
     if (!b || b->n_tokens <= 0) return tn_set_error("decode: empty batch");
     int32_t *pos = malloc((size_t)b->n_tokens * sizeof(int32_t));
