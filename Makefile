@@ -8,7 +8,7 @@ CUDA_ARCH ?= -gencode arch=compute_90a,code=sm_90a
 OPT ?= -O2
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter -g $(OPT) \
               -Iinclude -Isrc -MMD -MP -pthread
-LDLIBS = -lm -lpthread
+LDLIBS = -lm -lpthread -lpcre2-8
 ifeq ($(SAN),1)
   CFLAGS_BASE += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
   LDFLAGS += -fsanitize=address,undefined

@@ -1,8 +1,8 @@
 /* Internal to the tokenizer files (tokenizer.c and the per-algorithm tok_*.c): the loaded
  * vocabulary that every encoder reads, the text->id hash map and the output sink. tokenizer.c
  * loads the vocabulary, splits the input around special tokens and dispatches each plain-text
- * fragment to the encoder of the vocabulary's model (tok_spm.c for "llama"; "gpt2" and "bert"
- * encoders are meant to be added as sibling files behind the same struct). */
+ * fragment to the encoder of the vocabulary's model: tok_spm.c for "llama" (SentencePiece BPE),
+ * tok_bpe.c for "gpt2" (byte-level BPE), tok_wpm.c for "bert" (WordPiece). */
 #ifndef TN_FORMATS_TOK_INTERNAL_H
 #define TN_FORMATS_TOK_INTERNAL_H
 
@@ -13,7 +13,7 @@
 #include "formats/tokenizer.h"
 
 /* Which algorithm encodes plain text (tokenizer.ggml.model). */
-enum { TN_TOK_SPM = 1 };
+enum { TN_TOK_SPM = 1, TN_TOK_BPE = 2, TN_TOK_WPM = 3 };
 
 /* Token attribute bits, derived from token_type at load and then adjusted the way llama.cpp
  * adjusts them (end-of-generation texts become control, per-model strip flags). */
@@ -43,6 +43,7 @@ struct tn_vocab {
     uint32_t slot_mask;
 
     int32_t bos, eos, eot, unk, pad;
+    int32_t sep; /* WordPiece [SEP], appended after the text when BOS ([CLS]) is added; else -1 */
     bool add_bos, add_eos, add_space_prefix;
 
     int32_t byte_id[256]; /* byte fallback token per byte value, -1 if none */
@@ -56,6 +57,8 @@ struct tn_vocab {
     int32_t n_eog;
 
     struct tn_spm_index *spm; /* TN_TOK_SPM: encoder tables (tok_spm.c) */
+    struct tn_bpe_index *bpe; /* TN_TOK_BPE: merges, pre-tokenizer, byte map (tok_bpe.c) */
+    int32_t max_token_len;    /* longest token text in bytes (WordPiece's match window) */
 };
 
 /* Collects encoder output: writes while there is room, always counts. */
@@ -78,5 +81,20 @@ void tn_spm_free(tn_vocab *v);
  * "▁". Returns 0, or -1 with an error set (out of memory, fragment too long). */
 int tn_spm_encode(const tn_vocab *v, const char *text, size_t len, bool add_prefix,
                   tn_tok_sink *sink);
+
+/* Byte-level BPE (tok_bpe.c). init reads tokenizer.ggml.merges and tokenizer.ggml.pre (0, or -1
+ * with an error set); free is safe on a partly loaded vocabulary. */
+int tn_bpe_init(tn_vocab *v, const tn_gguf *g, const char *path);
+void tn_bpe_free(tn_vocab *v);
+/* Whether the pre-tokenizer wants BOS by default (before tokenizer.ggml.add_bos_token). */
+bool tn_bpe_default_add_bos(const tn_vocab *v);
+int tn_bpe_encode(const tn_vocab *v, const char *text, size_t len, tn_tok_sink *sink);
+/* Writes the bytes a normal byte-level token stands for (each character of its text is one byte
+ * in GPT-2's byte-to-character map; other characters are copied as they are). Returns the byte
+ * count, or its negative if buf (size bytes) is too small. */
+int32_t tn_bpe_token_bytes(const tn_vocab *v, int32_t id, char *buf, int32_t size);
+
+/* WordPiece (tok_wpm.c): BERT normalization, splitting, greedy longest-match. */
+int tn_wpm_encode(const tn_vocab *v, const char *text, size_t len, tn_tok_sink *sink);
 
 #endif

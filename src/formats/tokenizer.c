@@ -2,12 +2,19 @@
  * plain text to the encoder of the vocabulary's model, and token -> bytes. Behaviour follows
  * llama.cpp (llama-vocab.cpp) so that token ids match it:
  *
+ *  - Models: "llama" (SentencePiece BPE, tok_spm.c), "gpt2" (byte-level BPE with the
+ *    pre-tokenizer named by tokenizer.ggml.pre, tok_bpe.c), "bert" (WordPiece, tok_wpm.c).
+ *    Defaults before metadata, as llama.cpp: llama: unk 0, bos 1, eos 2, add BOS, dummy prefix;
+ *    gpt2: bos = eos = 11, no unk, BOS only for pre-tokenizers that want it (Llama-3, Tekken);
+ *    bert: [CLS] 101 as BOS (tokenizer.ggml.cls_token_id if given), [SEP] 102 after the text
+ *    (tokenizer.ggml.seperator_token_id, llama.cpp's spelling), [UNK] 100, add BOS.
  *  - Special tokens: every control, user-defined and unknown token is searched for in the raw
  *    text before the encoder runs, longest text first; each occurrence becomes that token and
  *    splits the text. With parse_special == false, control and unknown tokens are not searched
  *    but user-defined ones still are (as Hugging Face tokenizers do with added tokens).
  *  - SentencePiece ("llama"): each plain-text fragment gets the dummy "▁" prefix when
  *    add_space_prefix is on and it is the first thing in the input or follows a special token.
+ *    Byte-level BPE and WordPiece have no dummy prefix.
  *  - Tokens whose text marks end of generation ("</s>", "<|end|>", "<|endoftext|>", ...) are
  *    given the control attribute, as llama.cpp does; so e.g. Phi-3's user-defined "</s>" is not
  *    matched when parse_special is false.
@@ -66,9 +73,11 @@ static int build_hash(tn_vocab *v, const char *path) {
 
 /* ---- loading ---- */
 
-static int load_texts(tn_vocab *v, const tn_gguf *g, const char *path) {
+static int load_texts(tn_vocab *v, const tn_gguf *g, const char *path, const char *model) {
     int64_t ki = tn_gguf_find_key(g, "tokenizer.ggml.tokens");
-    if (ki < 0) return tn_set_error("%s: missing tokenizer.ggml.tokens", path);
+    if (ki < 0)
+        return tn_set_error("%s: missing tokenizer.ggml.tokens (tokenizer.ggml.model = %s)", path,
+                            model);
     if (tn_gguf_kv_type(g, ki) != TN_GGUF_ARRAY || tn_gguf_arr_type(g, ki) != TN_GGUF_STRING)
         return tn_set_error("%s: tokenizer.ggml.tokens: expected an array of strings", path);
     uint64_t n = tn_gguf_arr_len(g, ki);
@@ -103,6 +112,7 @@ static int load_texts(tn_vocab *v, const tn_gguf *g, const char *path) {
         else
             memcpy(v->blob + o, s, len);
         v->len[j] = (uint32_t)len;
+        if (len > (uint64_t)v->max_token_len) v->max_token_len = (int32_t)len;
         v->blob[o + len] = 0;
         o += (uint32_t)len + 1;
     }
@@ -339,8 +349,12 @@ tn_vocab *tn_vocab_load(const tn_gguf *g) {
     }
     /* New models: an enum value in tok_internal.h, their defaults here, an init and an encoder
      * in a sibling tok_*.c file, and a case in encode_text() / tn_vocab_free(). */
-    if (strcmp(model, "llama") != 0) {
-        tn_set_error("%s: tokenizer.ggml.model '%s' is not supported (only \"llama\")", path,
+    int kind = !strcmp(model, "llama") ? TN_TOK_SPM
+               : !strcmp(model, "gpt2") ? TN_TOK_BPE
+               : !strcmp(model, "bert") ? TN_TOK_WPM
+                                        : 0;
+    if (!kind) {
+        tn_set_error("%s: tokenizer.ggml.model '%s' is not supported (llama, gpt2, bert)", path,
                      model);
         return NULL;
     }
@@ -349,21 +363,40 @@ tn_vocab *tn_vocab_load(const tn_gguf *g) {
         tn_set_error("%s: out of memory", path);
         return NULL;
     }
-    v->model = TN_TOK_SPM;
-    /* SentencePiece defaults (llama.cpp): <unk>=0 <s>=1 </s>=2, BOS added, dummy prefix. */
-    v->unk = 0, v->bos = 1, v->eos = 2, v->eot = -1, v->pad = -1;
-    v->add_bos = true, v->add_eos = false, v->add_space_prefix = true;
+    v->model = kind;
+    v->eot = -1, v->pad = -1, v->sep = -1;
+    v->add_eos = false;
+    if (kind == TN_TOK_SPM) {
+        /* SentencePiece defaults (llama.cpp): <unk>=0 <s>=1 </s>=2, BOS added, dummy prefix. */
+        v->unk = 0, v->bos = 1, v->eos = 2;
+        v->add_bos = true, v->add_space_prefix = true;
+    } else if (kind == TN_TOK_BPE) {
+        v->unk = -1, v->bos = 11, v->eos = 11;
+        v->add_bos = false, v->add_space_prefix = false;
+    } else {
+        v->unk = 100, v->bos = 101, v->eos = -1, v->sep = 102, v->pad = 0;
+        v->add_bos = true, v->add_space_prefix = false;
+    }
 
-    if (load_texts(v, g, path) || load_scores_and_types(v, g, path) || build_hash(v, path) ||
-        load_id(g, "tokenizer.ggml.bos_token_id", v->n_tokens, &v->bos) ||
+    if (load_texts(v, g, path, model) || load_scores_and_types(v, g, path) || build_hash(v, path))
+        goto fail;
+    if (kind == TN_TOK_BPE) {
+        if (tn_bpe_init(v, g, path)) goto fail;
+        v->add_bos = tn_bpe_default_add_bos(v);
+    }
+    if (kind == TN_TOK_WPM && load_id(g, "tokenizer.ggml.cls_token_id", v->n_tokens, &v->bos))
+        goto fail;
+    if (load_id(g, "tokenizer.ggml.bos_token_id", v->n_tokens, &v->bos) ||
         load_id(g, "tokenizer.ggml.eos_token_id", v->n_tokens, &v->eos) ||
         load_id(g, "tokenizer.ggml.eot_token_id", v->n_tokens, &v->eot) ||
         load_id(g, "tokenizer.ggml.unknown_token_id", v->n_tokens, &v->unk) ||
         load_id(g, "tokenizer.ggml.padding_token_id", v->n_tokens, &v->pad) ||
+        load_id(g, "tokenizer.ggml.seperator_token_id", v->n_tokens, &v->sep) ||
         load_flag(g, "tokenizer.ggml.add_bos_token", &v->add_bos) ||
         load_flag(g, "tokenizer.ggml.add_eos_token", &v->add_eos) ||
         load_flag(g, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix))
         goto fail;
+    if (v->model != TN_TOK_WPM) v->sep = -1; /* only WordPiece appends it */
     if (v->add_bos && v->bos < 0) {
         tn_set_error("%s: tokenizer.ggml.add_bos_token is true but there is no BOS token", path);
         goto fail;
@@ -385,6 +418,7 @@ fail:
 void tn_vocab_free(tn_vocab *v) {
     if (!v) return;
     tn_spm_free(v);
+    tn_bpe_free(v);
     free(v->blob);
     free(v->off);
     free(v->len);
@@ -422,6 +456,13 @@ bool tn_vocab_add_eos(const tn_vocab *v) {
 }
 bool tn_vocab_add_space_prefix(const tn_vocab *v) {
     return v->add_space_prefix;
+}
+
+int32_t tn_vocab_sep(const tn_vocab *v) {
+    return v->sep;
+}
+const char *tn_vocab_model_name(const tn_vocab *v) {
+    return v->model == TN_TOK_SPM ? "llama" : v->model == TN_TOK_BPE ? "gpt2" : "bert";
 }
 
 bool tn_vocab_is_eog(const tn_vocab *v, int32_t id) {
@@ -513,6 +554,10 @@ static int encode_text(const tn_vocab *v, const char *s, size_t n, bool after_sp
     switch (v->model) {
     case TN_TOK_SPM:
         return tn_spm_encode(v, s, n, v->add_space_prefix && after_special, sink);
+    case TN_TOK_BPE:
+        return tn_bpe_encode(v, s, n, sink);
+    case TN_TOK_WPM:
+        return tn_wpm_encode(v, s, n, sink);
     }
     return tn_set_error("tokenizer: no encoder for model %d", v->model);
 }
@@ -542,6 +587,7 @@ int32_t tn_vocab_encode(const tn_vocab *v, const char *text, size_t len, bool ad
             prev_special = false;
         }
     }
+    if (add_bos && v->sep >= 0) tn_tok_push(&sink, v->sep); /* [CLS] text [SEP] */
     free(cur.a);
     free(next.a);
     if (rc) return INT32_MIN;
@@ -589,6 +635,7 @@ int32_t tn_vocab_token_to_piece(const tn_vocab *v, int32_t id, bool special, cha
         return (int32_t)tl;
     }
     if (!(attr & TN_ATTR_NORMAL)) return 0;
+    if (v->model == TN_TOK_BPE) return tn_bpe_token_bytes(v, id, buf, size);
     uint32_t need = 0;
     for (uint32_t i = 0; i < tl; i++, need++)
         if (i + 2 < tl && memcmp(t + i, "\xe2\x96\x81", 3) == 0) i += 2;

@@ -1,5 +1,6 @@
-/* Tokenizers built from GGUF metadata (tokenizer.ggml.*): SentencePiece-style ("llama"), with
- * byte-level BPE ("gpt2") and WordPiece ("bert") added behind the same interface.
+/* Tokenizers built from GGUF metadata (tokenizer.ggml.*): SentencePiece-style ("llama"),
+ * byte-level BPE ("gpt2", with the pre-tokenizer of tokenizer.ggml.pre) and WordPiece ("bert"),
+ * behind one interface; plus a streaming detokenizer that never splits a UTF-8 character.
  * A tn_vocab is immutable after loading and safe to share between threads. */
 #ifndef TN_FORMATS_TOKENIZER_H
 #define TN_FORMATS_TOKENIZER_H
@@ -68,5 +69,38 @@ int32_t tn_vocab_find(const tn_vocab *v, const char *text, size_t len);
  * negative of the size needed if buf is too small, or INT32_MIN with an error set (bad id). */
 int32_t tn_vocab_detokenize(const tn_vocab *v, const int32_t *ids, int32_t n, bool special,
                             bool remove_space, char *buf, int32_t size);
+
+/* ---- additions (bpe, wpm, streaming) ---- */
+/* Behaviour of the other models, as implemented (details in tok_bpe.c / tok_wpm.c):
+ * - gpt2 (byte-level BPE): no dummy prefix; encode never fails on bytes: text that is not valid
+ *   UTF-8 is encoded byte by byte, so decode(encode(x)) == x for every x without special-token
+ *   texts. An unknown tokenizer.ggml.pre fails the load, naming the known ones.
+ * - bert (WordPiece): lower-cases and strips accents, so decoding gives the normalized words
+ *   separated by spaces, not the input; add_bos adds [CLS] before and [SEP] after the text;
+ *   invalid UTF-8 bytes are dropped.
+ * - token_to_piece of a gpt2 token gives its bytes (GPT-2's byte-to-character map undone). */
+
+/* The model's tokenizer.ggml.model as a name ("llama", "gpt2", "bert"). */
+const char *tn_vocab_model_name(const tn_vocab *v);
+int32_t tn_vocab_sep(const tn_vocab *v); /* WordPiece [SEP], -1 otherwise */
+
+/* Streaming detokenizer: feed generated tokens one at a time and get the bytes that are ready.
+ * Bytes of a UTF-8 character that a later token may complete are held back until it is
+ * complete; bytes that can never become valid UTF-8 are passed through at once. So the
+ * concatenation of all outputs plus the final flush equals tn_vocab_detokenize() of all tokens,
+ * byte for byte, and no output ends inside a character that could still be completed.
+ * special: show control tokens' text (see token_to_piece); remove_space: drop one leading space
+ * of the whole stream (SentencePiece's dummy prefix at the start of a text). One stream per
+ * sequence; not thread-safe (the vocabulary it borrows is). */
+typedef struct tn_detok_stream tn_detok_stream;
+tn_detok_stream *tn_detok_stream_new_vocab(const tn_vocab *v, bool special, bool remove_space);
+void tn_detok_stream_free(tn_detok_stream *s);
+/* Adds token `id`. Returns the bytes now ready (borrowed; valid until the next call on s) and
+ * their count in *len (possibly 0); NULL with an error set for an invalid id or out of memory
+ * (the stream is then unchanged). */
+const char *tn_detok_stream_push(tn_detok_stream *s, int32_t id, size_t *len);
+/* Returns whatever is held back (an incomplete character at the end of the text) and resets the
+ * stream to its initial state. */
+const char *tn_detok_stream_flush(tn_detok_stream *s, size_t *len);
 
 #endif
