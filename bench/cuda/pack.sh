@@ -1,0 +1,14 @@
+#!/bin/sh
+# Builds (bench/cuda/build.sh) and packs the stripped binaries the device run needs into
+# build-cuda-dev/bin.tgz (small enough to carry with the working tree under the 64 MiB limit).
+set -e
+cd "$(dirname "$0")/../.."
+bench/cuda/build.sh > /dev/null
+rm -rf build-cuda-dev && mkdir -p build-cuda-dev/stage/tests build-cuda-dev/stage/bench
+strip -o build-cuda-dev/stage/tern build-cuda/tern
+strip -o build-cuda-dev/stage/tests/test_cuda build-cuda/tests/test_cuda
+strip -o build-cuda-dev/stage/bench/bench_cuda build-cuda/bench/bench_cuda
+strip -o build-cuda-dev/stage/bench/gen_synth build-cuda/bench/gen_synth
+tar czf build-cuda-dev/bin.tgz -C build-cuda-dev/stage .
+rm -rf build-cuda-dev/stage
+ls -la build-cuda-dev/bin.tgz

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs on the GPU machine (from the repository root, build-cuda/ carried): the CUDA tests,
+# compute-sanitizer memcheck on two tiny models, then synthetic-model benchmarks. Logs go to
+# $OUT (or /tmp/out); a summary table is printed last.
+#   bench/cuda/run_device.sh [tests|bench|all] [model-list]
+# model-list: comma-separated SHAPE:FTYPE (default llama3-8b:q4_0)
+set -u
+MODE=${1:-all}
+LIST=${2:-llama3-8b:q4_0}
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+B=build-cuda-dev
+if [ -f $B/bin.tgz ]; then tar xzf $B/bin.tgz -C $B; fi
+SUM=$OUT/summary.txt
+: > "$SUM"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader | tee -a "$SUM"
+echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%FT%TZ)" | tee -a "$SUM"
+if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
+    timeout 300 $B/tests/test_cuda > "$OUT/test_cuda.log" 2>&1
+    echo "test_cuda rc=$? : $(tail -1 "$OUT/test_cuda.log")" >> "$SUM"
+    grep -E "FAIL|GPU-CPU|parity|prefill vs|greedy|poison|interleaved|600-token|unsupported|SKIP" "$OUT/test_cuda.log" | head -120
+    TN_TEST_CUDA_QUICK=1 timeout 400 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_cuda > "$OUT/memcheck.log" 2>&1
+    echo "memcheck rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1) $(tail -1 "$OUT/test_cuda.log" >/dev/null; grep 'checks' "$OUT/memcheck.log" | tail -1)" >> "$SUM"
+    grep -m 20 -E "Invalid|ERROR|FAIL" "$OUT/memcheck.log"
+fi
+if [ "$MODE" = bench ] || [ "$MODE" = all ]; then
+    D=/dev/shm; [ -d $D ] || D=/tmp
+    for sm in ${LIST//,/ }; do
+        shape=${sm%%:*}; ft=${sm##*:}
+        f=$D/synth-$shape-$ft.gguf
+        t0=$(date +%s)
+        $B/bench/gen_synth "$f" "$shape" "$ft" > /dev/null || { echo "gen $sm failed" | tee -a "$SUM"; continue; }
+        t1=$(date +%s)
+        timeout 300 $B/bench/bench_cuda "$f" -p 512 -n 128 -r 5 > "$OUT/bench-$shape-$ft.log" 2>&1
+        rc=$?
+        echo "== $shape $ft (gen $((t1 - t0)) s, rc $rc)" >> "$SUM"
+        cat "$OUT/bench-$shape-$ft.log" >> "$SUM"
+        rm -f "$f"
+    done
+fi
+echo "================ summary"
+cat "$SUM"

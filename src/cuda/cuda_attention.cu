@@ -1,0 +1,510 @@
+/* Attention on the device: per-token q/k head norm + RoPE + K/V cache write, a split-KV
+ * ("flash-decoding") kernel for small batches, and a tensor-core (mma.sync m16n8k16, f16 in,
+ * f32 accumulate) flash-attention kernel for prefill batches.
+ *
+ * Visibility is always decided per (token, cell) from the batch buffers: a token sees the cells
+ * of its own sequence whose position is not after its own — the CPU backend's rule, so prefill
+ * and decode compute the same function. Cells nobody may see are never read into a sum (their
+ * contents may be stale or, in the poison test, NaN). */
+#include <float.h>
+
+#include "cuda/cuda_common.cuh"
+
+namespace {
+
+/* ---- RoPE + cache store: one block per token, a warp per head ---- */
+__global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const float *v,
+                                                    const tn_cu_attn a, const int32_t *pos,
+                                                    const int32_t *cell) {
+    __shared__ float cs[512], sn[512];
+    __shared__ float hb[4][256];
+    const int t = blockIdx.x, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int hd = a.head_dim, half = a.n_rot / 2;
+    const double p = (double)pos[t] * (double)a.freq_scale;
+    for (int j = tid; j < half; j += blockDim.x) {
+        const double theta = p * pow((double)a.freq_base, -2.0 * j / a.n_rot);
+        cs[j] = (float)cos(theta);
+        sn[j] = (float)sin(theta);
+    }
+    __syncthreads();
+    const int nh = a.n_head + a.n_head_kv;
+    for (int h = warp; h < nh; h += 4) {
+        float *ptr = h < a.n_head ? q + ((int64_t)t * a.n_head + h) * hd
+                                  : k + ((int64_t)t * a.n_head_kv + (h - a.n_head)) * hd;
+        const float *nw = h < a.n_head ? a.q_norm : a.k_norm;
+        float *b = hb[warp];
+        double ss = 0;
+        for (int d = lane; d < hd; d += 32) {
+            const float x = ptr[d];
+            b[d] = x;
+            ss += (double)x * x;
+        }
+        if (nw) {
+            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            const float s = (float)(1.0 / sqrt(ss / hd + (double)a.norm_eps));
+            for (int d = lane; d < hd; d += 32) b[d] = b[d] * s * nw[d];
+        }
+        __syncwarp();
+        for (int i = lane; i < half; i += 32) {
+            const int i0 = a.rope_mode == TN_ROPE_NEOX ? i : 2 * i;
+            const int i1 = a.rope_mode == TN_ROPE_NEOX ? i + half : 2 * i + 1;
+            const float x0 = b[i0], x1 = b[i1];
+            ptr[i0] = x0 * cs[i] - x1 * sn[i];
+            ptr[i1] = x0 * sn[i] + x1 * cs[i];
+        }
+        for (int d = a.n_rot + lane; d < hd; d += 32) ptr[d] = b[d];
+        __syncwarp();
+    }
+    __syncthreads();
+    const int64_t c = cell[t];
+    for (int64_t i = tid; i < a.n_embd_k; i += blockDim.x) {
+        const float x = k[(int64_t)t * a.n_embd_k + i];
+        if (a.type_k == TN_TYPE_F16) ((__half *)a.k)[c * a.n_embd_k + i] = __float2half_rn(x);
+        else ((float *)a.k)[c * a.n_embd_k + i] = x;
+    }
+    for (int64_t i = tid; i < a.n_embd_v; i += blockDim.x) {
+        const float x = v[(int64_t)t * a.n_embd_v + i];
+        if (a.type_v == TN_TYPE_F16) ((__half *)a.v)[c * a.n_embd_v + i] = __float2half_rn(x);
+        else ((float *)a.v)[c * a.n_embd_v + i] = x;
+    }
+}
+
+/* 8 cache elements at index i (a multiple of 8) as floats. */
+__device__ __forceinline__ void load8f(const void *cache, int type, int64_t i, float f[8]) {
+    if (type == TN_TYPE_F16) {
+        const uint4 u = *(const uint4 *)((const __half *)cache + i);
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const float2 x = __half22float2(*(const __half2 *)&w[k]);
+            f[2 * k] = x.x;
+            f[2 * k + 1] = x.y;
+        }
+    } else {
+        const float4 x = *(const float4 *)((const float *)cache + i);
+        const float4 y = *(const float4 *)((const float *)cache + i + 4);
+        f[0] = x.x, f[1] = x.y, f[2] = x.z, f[3] = x.w, f[4] = y.x, f[5] = y.y, f[6] = y.z, f[7] = y.w;
+    }
+}
+
+__device__ __forceinline__ float load1f(const void *cache, int type, int64_t i) {
+    return type == TN_TYPE_F16 ? __half2float(((const __half *)cache)[i]) : ((const float *)cache)[i];
+}
+
+/* ---- split-KV decode attention ----
+ * grid (n_head / GB, n_split, n_tokens), 128 threads. A block takes GB query heads of one KV
+ * head (GQA: the K/V rows are read once for all of them) and one slice of the cells. Thread t
+ * scores cell c0 + t of each 128-cell tile; for the weighted V sum it owns dims t and t + 128. */
+constexpr int AD_T = 128, AD_MAXG = 8;
+
+__global__ void __launch_bounds__(AD_T) k_attn_dec(float *out, const float *q, const tn_cu_attn a,
+                                                   int GB, const int32_t *tpos, const int32_t *tseq,
+                                                   const int32_t *cpos, const int32_t *cseq,
+                                                   const int32_t *meta, int n_split, float *part) {
+    __shared__ float qs[AD_MAXG * 256];
+    __shared__ float sc[AD_MAXG][AD_T];
+    __shared__ int vis_s[AD_T];
+    __shared__ float m_s[AD_MAXG], l_s[AD_MAXG], al_s[AD_MAXG];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    const int hd = a.head_dim, h0 = blockIdx.x * GB, G = a.n_head / a.n_head_kv, kvh = h0 / G;
+    const int split = blockIdx.y, t = blockIdx.z;
+    const int n_kv = meta[0];
+    const int chunk = (n_kv + n_split - 1) / n_split;
+    const int cb = split * chunk, ce = min(n_kv, cb + chunk);
+    const int my_pos = tpos[t], my_seq = tseq[t];
+    const int64_t qoff = ((int64_t)t * a.n_head + h0) * hd;
+    for (int i = tid; i < GB * hd; i += AD_T) qs[i] = q[qoff + i];
+    if (tid < AD_MAXG) {
+        m_s[tid] = -INFINITY;
+        l_s[tid] = 0.0f;
+    }
+    float acc[AD_MAXG][2];
+#pragma unroll
+    for (int g = 0; g < AD_MAXG; g++) acc[g][0] = acc[g][1] = 0.0f;
+    __syncthreads();
+    for (int c0 = cb; c0 < ce; c0 += AD_T) {
+        const int c = c0 + tid;
+        const bool vis = c < ce && cseq[c] == my_seq && cpos[c] >= 0 && cpos[c] <= my_pos;
+        float s[AD_MAXG];
+#pragma unroll
+        for (int g = 0; g < AD_MAXG; g++) s[g] = 0.0f;
+        if (vis) {
+            const int64_t kb = (int64_t)c * a.n_embd_k + (int64_t)kvh * hd;
+            for (int d = 0; d < hd; d += 8) {
+                float kf[8];
+                load8f(a.k, a.type_k, kb + d, kf);
+#pragma unroll
+                for (int g = 0; g < AD_MAXG; g++) {
+                    if (g >= GB) break;
+                    const float *qq = qs + g * hd + d;
+#pragma unroll
+                    for (int e = 0; e < 8; e++) s[g] += qq[e] * kf[e];
+                }
+            }
+        }
+        vis_s[tid] = vis;
+#pragma unroll
+        for (int g = 0; g < AD_MAXG; g++)
+            if (g < GB) sc[g][tid] = vis ? s[g] * a.scale : -INFINITY;
+        __syncthreads();
+        for (int g = warp; g < GB; g += AD_T / 32) {
+            float v[AD_T / 32], mx = -INFINITY;
+#pragma unroll
+            for (int i = 0; i < AD_T / 32; i++) {
+                v[i] = sc[g][lane + 32 * i];
+                mx = fmaxf(mx, v[i]);
+            }
+            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            const float m_old = m_s[g], m_new = fmaxf(m_old, mx);
+            float ps = 0.0f;
+#pragma unroll
+            for (int i = 0; i < AD_T / 32; i++) {
+                const float p = v[i] == -INFINITY ? 0.0f : expf(v[i] - m_new);
+                sc[g][lane + 32 * i] = p;
+                ps += p;
+            }
+            TN_CU_WARP_SUM(ps);
+            __syncwarp();
+            if (lane == 0) {
+                const float al = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
+                l_s[g] = l_s[g] * al + ps;
+                m_s[g] = m_new;
+                al_s[g] = al;
+            }
+        }
+        __syncthreads();
+#pragma unroll
+        for (int g = 0; g < AD_MAXG; g++) {
+            if (g >= GB) break;
+            acc[g][0] *= al_s[g];
+            acc[g][1] *= al_s[g];
+        }
+        const int n_here = min(AD_T, ce - c0);
+        for (int cc = 0; cc < n_here; cc++) {
+            if (!vis_s[cc]) continue;
+            const int64_t vb = (int64_t)(c0 + cc) * a.n_embd_v + (int64_t)kvh * hd;
+            const float v0 = tid < hd ? load1f(a.v, a.type_v, vb + tid) : 0.0f;
+            const float v1 = tid + AD_T < hd ? load1f(a.v, a.type_v, vb + tid + AD_T) : 0.0f;
+#pragma unroll
+            for (int g = 0; g < AD_MAXG; g++) {
+                if (g >= GB) break;
+                const float p = sc[g][cc];
+                acc[g][0] += p * v0;
+                acc[g][1] += p * v1;
+            }
+        }
+        __syncthreads();
+    }
+    for (int g = 0; g < GB; g++) {
+        const int h = h0 + g;
+        if (n_split == 1) {
+            const float l = l_s[g], inv = l > 0.0f ? 1.0f / l : 0.0f;
+            float *o = out + ((int64_t)t * a.n_head + h) * hd;
+            if (tid < hd) o[tid] = acc[g][0] * inv;
+            if (tid + AD_T < hd) o[tid + AD_T] = acc[g][1] * inv;
+        } else {
+            const int64_t slot = ((int64_t)t * a.n_head + h) * n_split + split;
+            const int64_t n_slots = (int64_t)gridDim.z * a.n_head * n_split;
+            if (tid == 0) {
+                part[2 * slot] = m_s[g];
+                part[2 * slot + 1] = l_s[g];
+            }
+            float *pa = part + 2 * n_slots + slot * hd;
+            if (tid < hd) pa[tid] = acc[g][0];
+            if (tid + AD_T < hd) pa[tid + AD_T] = acc[g][1];
+        }
+    }
+}
+
+/* grid (n_head, n_tokens), 128 threads: merges the splits' partial softmax sums. */
+__global__ void __launch_bounds__(128) k_attn_combine(float *out, const float *part, int n_head,
+                                                      int hd, int n_split) {
+    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
+    const int64_t n_slots = (int64_t)gridDim.y * n_head * n_split;
+    const int64_t s0 = ((int64_t)t * n_head + h) * n_split;
+    float M = -INFINITY;
+    for (int s = 0; s < n_split; s++) M = fmaxf(M, part[2 * (s0 + s)]);
+    float L = 0.0f, a0 = 0.0f, a1 = 0.0f;
+    for (int s = 0; s < n_split; s++) {
+        const float m = part[2 * (s0 + s)];
+        if (m == -INFINITY) continue;
+        const float w = expf(m - M);
+        L += part[2 * (s0 + s) + 1] * w;
+        const float *pa = part + 2 * n_slots + (s0 + s) * hd;
+        if (tid < hd) a0 += pa[tid] * w;
+        if (tid + 128 < hd) a1 += pa[tid + 128] * w;
+    }
+    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+    float *o = out + ((int64_t)t * n_head + h) * hd;
+    if (tid < hd) o[tid] = a0 * inv;
+    if (tid + 128 < hd) o[tid + 128] = a1 * inv;
+}
+
+/* ---- tensor-core prefill attention ----
+ * grid (ceil(n_tokens / (64 / G)), n_head_kv), 128 threads. The block's 64 rows are (token,
+ * query head) pairs of one KV head; warp w owns rows 16w..16w+15 (one m16 tile). K/V tiles of 32
+ * cells go through shared memory as f16; S = Q K^T and O += P V use mma.m16n8k16 with the
+ * accumulator layout (row lane/4 (+8), cols 2*(lane%4) (+1)), so the online softmax runs on
+ * registers. Tiles no row of the block may see are skipped. */
+constexpr int AP_ROWS = 64, AP_TILE = 32;
+
+__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
+                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_h2(float lo, float hi) {
+    __half2 h = __floats2half2_rn(lo, hi);
+    return *(uint32_t *)&h;
+}
+
+__device__ __forceinline__ uint32_t pack_hh(__half lo, __half hi) {
+    __half2 h = __halves2half2(lo, hi);
+    return *(uint32_t *)&h;
+}
+
+template <int HD> constexpr int ap_smem_bytes() {
+    return (AP_ROWS + 2 * AP_TILE) * (HD + 8) * 2 + (2 * AP_TILE + 2 * AP_ROWS) * 4;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, const tn_cu_attn a,
+                                                  int G, int n_tokens, const int32_t *tpos,
+                                                  const int32_t *tseq, const int32_t *cpos_g,
+                                                  const int32_t *cseq_g, const int32_t *meta) {
+    constexpr int LD = HD + 8;
+    extern __shared__ __align__(16) uint8_t smem[];
+    __half *Qs = (__half *)smem;
+    __half *Ks = Qs + AP_ROWS * LD;
+    __half *Vs = Ks + AP_TILE * LD;
+    int *cpos = (int *)(Vs + AP_TILE * LD);
+    int *cseq = cpos + AP_TILE;
+    int *rpos = cseq + AP_TILE;
+    int *rseq = rpos + AP_ROWS;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int TPB = AP_ROWS / G, tok0 = blockIdx.x * TPB, kvh = blockIdx.y;
+    const int64_t qstride = (int64_t)a.n_head * HD;
+    for (int r = tid; r < AP_ROWS; r += 128) {
+        const int tok = tok0 + r / G;
+        const bool ok = tok < n_tokens;
+        rpos[r] = ok ? tpos[tok] : -1;
+        rseq[r] = ok ? tseq[tok] : -2;
+    }
+    for (int idx = tid; idx < AP_ROWS * HD / 4; idx += 128) {
+        const int r = idx / (HD / 4), c4 = idx % (HD / 4);
+        const int tok = tok0 + r / G, head = kvh * G + r % G;
+        float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (tok < n_tokens) v = *(const float4 *)(q + tok * qstride + (int64_t)head * HD + c4 * 4);
+        uint32_t *d = (uint32_t *)(Qs + r * LD + c4 * 4);
+        d[0] = pack_h2(v.x, v.y);
+        d[1] = pack_h2(v.z, v.w);
+    }
+    __syncthreads();
+    uint32_t qf[HD / 16][4];
+    const int r0 = 16 * warp + g, r1 = r0 + 8;
+#pragma unroll
+    for (int kk = 0; kk < HD / 16; kk++) {
+        const __half *p = Qs + r0 * LD + kk * 16 + 2 * t4;
+        qf[kk][0] = *(const uint32_t *)p;
+        qf[kk][1] = *(const uint32_t *)(p + 8 * LD);
+        qf[kk][2] = *(const uint32_t *)(p + 8);
+        qf[kk][3] = *(const uint32_t *)(p + 8 * LD + 8);
+    }
+    const int p0 = rpos[r0], s0 = rseq[r0], p1 = rpos[r1], s1 = rseq[r1];
+    float o[HD / 8][4];
+#pragma unroll
+    for (int n = 0; n < HD / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    const int n_kv = meta[0];
+    for (int c0 = 0; c0 < n_kv; c0 += AP_TILE) {
+        __syncthreads();
+        if (tid < AP_TILE) {
+            const int c = c0 + tid;
+            cpos[tid] = c < n_kv ? cpos_g[c] : -1;
+            cseq[tid] = c < n_kv ? cseq_g[c] : -1;
+        }
+        __syncthreads();
+        bool any = false;
+        for (int pr = tid; pr < AP_TILE * TPB; pr += 128) {
+            const int cell = pr % AP_TILE, rr = (pr / AP_TILE) * G;
+            any |= cseq[cell] == rseq[rr] && cpos[cell] >= 0 && cpos[cell] <= rpos[rr];
+        }
+        if (!__syncthreads_or(any)) continue;
+        for (int idx = tid; idx < AP_TILE * HD / 8; idx += 128) {
+            const int cell = idx / (HD / 8), ch = idx % (HD / 8);
+            uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
+            if (cpos[cell] >= 0 && cseq[cell] >= 0) {
+                const int64_t c = c0 + cell;
+                if (a.type_k == TN_TYPE_F16) {
+                    kv = *(const uint4 *)((const __half *)a.k + c * a.n_embd_k + kvh * HD + ch * 8);
+                } else {
+                    float f[8];
+                    load8f(a.k, a.type_k, c * a.n_embd_k + kvh * HD + ch * 8, f);
+                    kv = make_uint4(pack_h2(f[0], f[1]), pack_h2(f[2], f[3]), pack_h2(f[4], f[5]),
+                                    pack_h2(f[6], f[7]));
+                }
+                if (a.type_v == TN_TYPE_F16) {
+                    vv = *(const uint4 *)((const __half *)a.v + c * a.n_embd_v + kvh * HD + ch * 8);
+                } else {
+                    float f[8];
+                    load8f(a.v, a.type_v, c * a.n_embd_v + kvh * HD + ch * 8, f);
+                    vv = make_uint4(pack_h2(f[0], f[1]), pack_h2(f[2], f[3]), pack_h2(f[4], f[5]),
+                                    pack_h2(f[6], f[7]));
+                }
+            }
+            *(uint4 *)(Ks + cell * LD + ch * 8) = kv;
+            *(uint4 *)(Vs + cell * LD + ch * 8) = vv;
+        }
+        __syncthreads();
+        float s[4][4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+#pragma unroll
+            for (int kk = 0; kk < HD / 16; kk++) {
+                const __half *kp = Ks + (8 * j + g) * LD + kk * 16 + 2 * t4;
+                mma16816(s[j], qf[kk], *(const uint32_t *)kp, *(const uint32_t *)(kp + 8));
+            }
+        }
+        float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int cell = 8 * j + 2 * t4 + (e & 1);
+                const int pr = e < 2 ? p0 : p1, sr = e < 2 ? s0 : s1;
+                const bool ok = cseq[cell] == sr && cpos[cell] >= 0 && cpos[cell] <= pr;
+                const float v = ok ? s[j][e] * a.scale : -INFINITY;
+                s[j][e] = v;
+                if (e < 2) mx0 = fmaxf(mx0, v);
+                else mx1 = fmaxf(mx1, v);
+            }
+        for (int off = 1; off <= 2; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+        const float al0 = mn0 == -INFINITY ? 1.0f : expf(m0 - mn0);
+        const float al1 = mn1 == -INFINITY ? 1.0f : expf(m1 - mn1);
+        float ps0 = 0.0f, ps1 = 0.0f;
+#pragma unroll
+        for (int j = 0; j < 4; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const float mn = e < 2 ? mn0 : mn1;
+                const float p = s[j][e] == -INFINITY ? 0.0f : expf(s[j][e] - mn);
+                s[j][e] = p;
+                if (e < 2) ps0 += p;
+                else ps1 += p;
+            }
+        l0 = l0 * al0 + ps0;
+        l1 = l1 * al1 + ps1;
+        m0 = mn0;
+        m1 = mn1;
+#pragma unroll
+        for (int n = 0; n < HD / 8; n++) {
+            o[n][0] *= al0;
+            o[n][1] *= al0;
+            o[n][2] *= al1;
+            o[n][3] *= al1;
+        }
+        uint32_t pa[2][4];
+#pragma unroll
+        for (int k2 = 0; k2 < 2; k2++) {
+            pa[k2][0] = pack_h2(s[2 * k2][0], s[2 * k2][1]);
+            pa[k2][1] = pack_h2(s[2 * k2][2], s[2 * k2][3]);
+            pa[k2][2] = pack_h2(s[2 * k2 + 1][0], s[2 * k2 + 1][1]);
+            pa[k2][3] = pack_h2(s[2 * k2 + 1][2], s[2 * k2 + 1][3]);
+        }
+#pragma unroll
+        for (int n = 0; n < HD / 8; n++)
+#pragma unroll
+            for (int k2 = 0; k2 < 2; k2++) {
+                const __half *vb = Vs + (16 * k2 + 2 * t4) * LD + 8 * n + g;
+                mma16816(o[n], pa[k2], pack_hh(vb[0], vb[LD]), pack_hh(vb[8 * LD], vb[9 * LD]));
+            }
+    }
+    for (int off = 1; off <= 2; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f, inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+    const int tokA = tok0 + r0 / G, tokB = tok0 + r1 / G;
+    const int hA = kvh * G + r0 % G, hB = kvh * G + r1 % G;
+#pragma unroll
+    for (int n = 0; n < HD / 8; n++) {
+        if (tokA < n_tokens)
+            *(float2 *)(out + tokA * qstride + (int64_t)hA * HD + 8 * n + 2 * t4) =
+                make_float2(o[n][0] * inv0, o[n][1] * inv0);
+        if (tokB < n_tokens)
+            *(float2 *)(out + tokB * qstride + (int64_t)hB * HD + 8 * n + 2 * t4) =
+                make_float2(o[n][2] * inv1, o[n][3] * inv1);
+    }
+}
+
+template <int HD>
+void launch_pre(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens) {
+    const int G = a->n_head / a->n_head_kv, TPB = AP_ROWS / G;
+    constexpr int smem = ap_smem_bytes<HD>();
+    if (smem > 48 * 1024 &&
+        cudaFuncSetAttribute(k_attn_pre<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) !=
+            cudaSuccess) {
+        tn_cu_check(ex, "attention smem attribute");
+        return;
+    }
+    dim3 grid((unsigned)((n_tokens + TPB - 1) / TPB), (unsigned)a->n_head_kv);
+    k_attn_pre<HD><<<grid, 128, smem, ex->st>>>(out, q, *a, G, n_tokens, ex->d_pos, ex->d_seq,
+                                                ex->d_cpos, ex->d_cseq, ex->d_meta);
+}
+
+/* Largest divisor of the GQA group size that fits the decode kernel's head slots. */
+int dec_group(const tn_cu_attn *a) {
+    const int G = a->n_head / a->n_head_kv;
+    for (int gb = AD_MAXG; gb > 1; gb--)
+        if (G % gb == 0) return gb;
+    return 1;
+}
+
+} // namespace
+
+void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const tn_cu_attn *a,
+                      int32_t n_tokens) {
+    k_rope_store<<<(unsigned)n_tokens, 128, 0, ex->st>>>(q, k, v, *a, ex->d_pos, ex->d_cell);
+    tn_cu_check(ex, "rope_store");
+}
+
+bool tn_cu_attn_use_prefill(const tn_cu_attn *a, int32_t n_tokens) {
+    const int G = a->n_head / a->n_head_kv;
+    const int hd = a->head_dim;
+    return n_tokens > TN_CU_MAX_NR && AP_ROWS % G == 0 &&
+           (hd == 32 || hd == 64 || hd == 128 || hd == 256);
+}
+
+size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
+    if (n_split <= 1 || tn_cu_attn_use_prefill(a, n_tokens)) return 0;
+    return (size_t)n_tokens * (size_t)a->n_head * (size_t)n_split * (size_t)(a->head_dim + 2);
+}
+
+void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
+                     int32_t n_tokens, int n_split) {
+    if (tn_cu_attn_use_prefill(a, n_tokens)) {
+        switch (a->head_dim) {
+        case 32: launch_pre<32>(ex, out, q, a, n_tokens); break;
+        case 64: launch_pre<64>(ex, out, q, a, n_tokens); break;
+        case 128: launch_pre<128>(ex, out, q, a, n_tokens); break;
+        default: launch_pre<256>(ex, out, q, a, n_tokens); break;
+        }
+        tn_cu_check(ex, "attention (prefill)");
+        return;
+    }
+    const int GB = dec_group(a);
+    dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
+    k_attn_dec<<<grid, AD_T, 0, ex->st>>>(out, q, *a, GB, ex->d_pos, ex->d_seq, ex->d_cpos,
+                                          ex->d_cseq, ex->d_meta, n_split, ex->part);
+    if (!tn_cu_check(ex, "attention (decode)") || n_split == 1) return;
+    dim3 g2((unsigned)a->n_head, (unsigned)n_tokens);
+    k_attn_combine<<<g2, 128, 0, ex->st>>>(out, ex->part, a->n_head, a->head_dim, n_split);
+    tn_cu_check(ex, "attention (combine)");
+}

@@ -1,0 +1,758 @@
+/* CUDA backend: the backend object (weights uploaded and repacked once at load), the exec
+ * (stream, cuBLAS handle, batch metadata at fixed device addresses, scratch), op recording, the
+ * planner that fuses neighbouring ops, and CUDA-graph capture/replay of decode steps.
+ * See cuda_common.cuh for the execution model. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cuda/cuda_backend.h"
+#include "cuda/cuda_common.cuh"
+
+typedef struct tn_cu_backend {
+    tn_backend base;
+    int device;
+    tn_cu_weight **ws;
+    int n_ws, cap_ws;
+} tn_cu_backend;
+
+#define CU_EX(e) ((tn_cu_exec *)(e))
+#define CU_W(w) ((const tn_cu_weight *)(w)->impl)
+
+void tn_cu_fail(tn_cu_exec *ex, const char *fmt, ...) {
+    if (ex->failed) return;
+    ex->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ex->err, sizeof ex->err, fmt, ap);
+    va_end(ap);
+}
+
+bool tn_cu_check(tn_cu_exec *ex, const char *what) {
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return true;
+    tn_cu_fail(ex, "CUDA %s: %s", what, cudaGetErrorString(e));
+    return false;
+}
+
+/* ---- backend and weights ---- */
+
+static void cu_free(tn_backend *b) {
+    tn_cu_backend *be = (tn_cu_backend *)b;
+    for (int i = 0; i < be->n_ws; i++) {
+        cudaFree(be->ws[i]->base);
+        free(be->ws[i]);
+    }
+    free(be->ws);
+    free(be);
+}
+
+static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
+
+static int cu_upload_weight(tn_backend *b, tn_weight *w) {
+    tn_cu_backend *be = (tn_cu_backend *)b;
+    int qa = 0, qb = 0, qs = 0, ips = 1;
+    const bool vec = w->n_out == 1 && w->type == TN_TYPE_F32;
+    const bool flt = tn_cu_is_float(w->type);
+    if (!vec && !flt && !tn_cu_layout(w->type, &qa, &qb, &qs, &ips))
+        return tn_set_error("CUDA backend: weight '%s' has type %s, which the CUDA backend cannot "
+                            "run (supported: f32 f16 bf16 q4_0 q4_1 q5_0 q5_1 q8_0 q2_K q3_K q4_K "
+                            "q5_K q6_K iq4_nl iq4_xs mxfp4)",
+                            w->name, tn_type_name(w->type));
+    if (flt && !vec && w->n_in % 8)
+        return tn_set_error("CUDA backend: weight '%s' (%s) has %lld columns; the CUDA kernels need "
+                            "a multiple of 8",
+                            w->name, tn_type_name(w->type), (long long)w->n_in);
+    if (be->n_ws == be->cap_ws) {
+        int cap = be->cap_ws ? 2 * be->cap_ws : 64;
+        tn_cu_weight **p = (tn_cu_weight **)realloc(be->ws, (size_t)cap * sizeof *p);
+        if (!p) return tn_set_error("out of memory");
+        be->ws = p;
+        be->cap_ws = cap;
+    }
+    tn_cu_weight *cw = (tn_cu_weight *)calloc(1, sizeof *cw);
+    if (!cw) return tn_set_error("out of memory");
+    cw->type = w->type;
+    cw->n_in = w->n_in;
+    cw->n_out = w->n_out;
+    cw->n_items = w->n_in / 32;
+    cudaSetDevice(be->device);
+    cudaError_t err;
+    if (vec || flt) {
+        cw->bytes = tn_row_size(w->type, w->n_in) * (size_t)w->n_out;
+        err = cudaMalloc(&cw->base, cw->bytes);
+        if (err == cudaSuccess) err = cudaMemcpy(cw->base, w->host, cw->bytes, cudaMemcpyHostToDevice);
+        cw->raw = cw->base;
+        cw->a = (uint8_t *)cw->raw;
+        cw->a_row = tn_row_size(w->type, w->n_in);
+    } else {
+        cw->a_row = (size_t)(cw->n_items * qa);
+        cw->b_row = (size_t)(cw->n_items * qb);
+        cw->s_row = (size_t)(cw->n_items / ips * qs);
+        const size_t na = align256(cw->a_row * (size_t)w->n_out);
+        const size_t nb = align256(cw->b_row * (size_t)w->n_out);
+        const size_t ns = align256(cw->s_row * (size_t)w->n_out);
+        cw->bytes = na + nb + ns;
+        uint8_t *host = (uint8_t *)calloc(1, cw->bytes);
+        if (!host) {
+            free(cw);
+            return tn_set_error("out of memory repacking '%s'", w->name);
+        }
+        tn_cu_repack(w->type, w->host, w->n_in, w->n_out, host, host + na, host + na + nb);
+        err = cudaMalloc(&cw->base, cw->bytes);
+        if (err == cudaSuccess) err = cudaMemcpy(cw->base, host, cw->bytes, cudaMemcpyHostToDevice);
+        free(host);
+        cw->a = (uint8_t *)cw->base;
+        cw->b = qb ? cw->a + na : NULL;
+        cw->s = cw->a + na + nb;
+    }
+    if (err != cudaSuccess) {
+        if (cw->base) cudaFree(cw->base);
+        free(cw);
+        return tn_set_error("CUDA backend: cannot upload '%s' (%zu bytes): %s", w->name,
+                            tn_row_size(w->type, w->n_in) * (size_t)w->n_out, cudaGetErrorString(err));
+    }
+    be->ws[be->n_ws++] = cw;
+    w->impl = cw;
+    return 0;
+}
+
+/* ---- exec: memory, batch, graphs ---- */
+
+static void drop_graphs(tn_cu_exec *ex) {
+    for (int i = 0; i < TN_CU_MAX_GRAPHS; i++) {
+        if (ex->graphs[i].exec) cudaGraphExecDestroy(ex->graphs[i].exec);
+        free(ex->graphs[i].ops);
+        memset(&ex->graphs[i], 0, sizeof ex->graphs[i]);
+    }
+}
+
+static void cu_exec_free(tn_exec *e) {
+    tn_cu_exec *ex = CU_EX(e);
+    if (!ex) return;
+    cudaSetDevice(ex->device);
+    if (ex->st) cudaStreamSynchronize(ex->st);
+    drop_graphs(ex);
+    cudaFree(ex->d_meta);
+    cudaFree(ex->d_cpos);
+    cudaFree(ex->d_cseq);
+    cudaFree(ex->xq);
+    cudaFree(ex->xm);
+    cudaFree(ex->xh);
+    cudaFree(ex->wh);
+    cudaFree(ex->part);
+    if (ex->h_pin) cudaFreeHost(ex->h_pin);
+    if (ex->h_read) cudaFreeHost(ex->h_read);
+    if (ex->blas) cublasDestroy(ex->blas);
+    if (ex->st) cudaStreamDestroy(ex->st);
+    free(ex->ops);
+    free(ex);
+}
+
+static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
+    (void)n_threads;
+    tn_cu_backend *be = (tn_cu_backend *)b;
+    tn_cu_exec *ex = (tn_cu_exec *)calloc(1, sizeof *ex);
+    if (!ex) {
+        tn_set_error("out of memory");
+        return NULL;
+    }
+    ex->base.be = b;
+    ex->device = be->device;
+    cudaSetDevice(be->device);
+    const char *pz = getenv("TN_CUDA_POISON");
+    ex->poison = pz && *pz && strcmp(pz, "0") != 0;
+    const char *ng = getenv("TN_CUDA_NO_GRAPHS");
+    ex->use_graphs = !(ng && *ng && strcmp(ng, "0") != 0);
+    cudaError_t err = cudaStreamCreateWithFlags(&ex->st, cudaStreamNonBlocking);
+    if (err != cudaSuccess) {
+        tn_set_error("CUDA: cannot create a stream: %s", cudaGetErrorString(err));
+        cu_exec_free(&ex->base);
+        return NULL;
+    }
+    if (cublasCreate(&ex->blas) != CUBLAS_STATUS_SUCCESS ||
+        cublasSetStream(ex->blas, ex->st) != CUBLAS_STATUS_SUCCESS) {
+        ex->blas = NULL;
+        tn_set_error("CUDA: cannot initialise cuBLAS");
+        cu_exec_free(&ex->base);
+        return NULL;
+    }
+    return &ex->base;
+}
+
+static void *cu_alloc(tn_exec *e, size_t bytes) {
+    tn_cu_exec *ex = CU_EX(e);
+    void *p = NULL;
+    cudaSetDevice(ex->device);
+    cudaError_t err = cudaMalloc(&p, bytes ? bytes : 1);
+    if (err == cudaSuccess) err = cudaMemsetAsync(p, ex->poison ? 0xFF : 0, bytes, ex->st);
+    if (err == cudaSuccess) err = cudaStreamSynchronize(ex->st);
+    if (err != cudaSuccess) {
+        if (p) cudaFree(p);
+        tn_set_error("CUDA: cannot allocate %zu bytes of device memory: %s", bytes,
+                     cudaGetErrorString(err));
+        return NULL;
+    }
+    return p;
+}
+
+static void cu_release(tn_exec *e, void *p) {
+    tn_cu_exec *ex = CU_EX(e);
+    cudaStreamSynchronize(ex->st);
+    cudaFree(p);
+}
+
+/* Grows a device buffer to hold at least `bytes`; returns false (after tn_cu_fail) on error. */
+static bool grow(tn_cu_exec *ex, void **buf, size_t *cap, size_t bytes) {
+    if (*cap >= bytes) return true;
+    size_t n = align256(bytes + bytes / 4);
+    cudaStreamSynchronize(ex->st);
+    drop_graphs(ex); /* captured graphs hold the old address */
+    cudaFree(*buf);
+    *buf = NULL;
+    *cap = 0;
+    cudaError_t err = cudaMalloc(buf, n);
+    if (err != cudaSuccess) {
+        *buf = NULL;
+        tn_cu_fail(ex, "CUDA: cannot allocate %zu bytes of scratch: %s", n, cudaGetErrorString(err));
+        return false;
+    }
+    *cap = n;
+    return true;
+}
+
+static bool grow_host(tn_cu_exec *ex, void **buf, size_t *cap, size_t bytes) {
+    if (*cap >= bytes) return true;
+    size_t n = bytes + bytes / 4 + 4096;
+    if (*buf) cudaFreeHost(*buf);
+    *buf = NULL;
+    *cap = 0;
+    if (cudaMallocHost(buf, n) != cudaSuccess) {
+        *buf = NULL;
+        tn_cu_fail(ex, "CUDA: cannot allocate %zu bytes of pinned host memory", n);
+        return false;
+    }
+    *cap = n;
+    return true;
+}
+
+/* Batch metadata layout in d_tok's allocation: meta[8] | tok | pos | seq | cell | orow (cap_tok
+ * each). cpos and cseq have their own buffers (cap_cells each). */
+static int cu_begin(tn_exec *e, const tn_batch_info *b) {
+    tn_cu_exec *ex = CU_EX(e);
+    cudaSetDevice(ex->device);
+    ex->failed = 0;
+    ex->err[0] = 0;
+    ex->n_ops = 0;
+    ex->base.batch = b;
+    ex->n_tokens = b->n_tokens;
+    ex->n_kv = b->n_kv;
+    ex->n_out = b->n_out;
+    if (b->n_tokens > ex->cap_tok) {
+        size_t cap = 0;
+        void *p = NULL;
+        int32_t n = b->n_tokens < 64 ? 64 : b->n_tokens;
+        cudaFree(ex->d_meta);
+        ex->d_meta = ex->d_tok = NULL;
+        ex->cap_tok = 0;
+        if (!grow(ex, &p, &cap, sizeof(int32_t) * (8 + 5 * (size_t)n))) goto fail;
+        ex->cap_tok = n;
+        ex->d_meta = (int32_t *)p;
+        ex->d_tok = ex->d_meta + 8;
+        ex->d_pos = ex->d_tok + n;
+        ex->d_seq = ex->d_pos + n;
+        ex->d_cell = ex->d_seq + n;
+        ex->d_orow = ex->d_cell + n;
+    }
+    if (b->n_kv > ex->cap_cells) {
+        size_t c1 = 0, c2 = 0;
+        int32_t n = b->n_kv < 256 ? 256 : 2 * b->n_kv;
+        cudaFree(ex->d_cpos);
+        cudaFree(ex->d_cseq);
+        ex->d_cpos = ex->d_cseq = NULL;
+        ex->cap_cells = 0;
+        if (!grow(ex, (void **)&ex->d_cpos, &c1, sizeof(int32_t) * (size_t)n) ||
+            !grow(ex, (void **)&ex->d_cseq, &c2, sizeof(int32_t) * (size_t)n))
+            goto fail;
+        ex->cap_cells = n;
+    }
+    {
+        const size_t nt = (size_t)ex->cap_tok, head = 8 + 5 * nt;
+        if (!grow_host(ex, (void **)&ex->h_pin, &ex->h_pin_cap,
+                       sizeof(int32_t) * (head + 2 * (size_t)b->n_kv)))
+            goto fail;
+        int32_t *h = ex->h_pin;
+        memset(h, 0, sizeof(int32_t) * 8);
+        h[0] = b->n_kv;
+        int32_t *tok = h + 8, *pos = tok + nt, *seq = pos + nt, *cell = seq + nt, *orow = cell + nt;
+        memcpy(tok, b->token, sizeof(int32_t) * (size_t)b->n_tokens);
+        memcpy(pos, b->pos, sizeof(int32_t) * (size_t)b->n_tokens);
+        memcpy(seq, b->seq, sizeof(int32_t) * (size_t)b->n_tokens);
+        memcpy(cell, b->cell, sizeof(int32_t) * (size_t)b->n_tokens);
+        if (b->n_out) memcpy(orow, b->out_rows, sizeof(int32_t) * (size_t)b->n_out);
+        int32_t *cp = h + head, *cs = cp + b->n_kv;
+        if (b->n_kv) {
+            memcpy(cp, b->cell_pos, sizeof(int32_t) * (size_t)b->n_kv);
+            memcpy(cs, b->cell_seq, sizeof(int32_t) * (size_t)b->n_kv);
+        }
+        cudaMemcpyAsync(ex->d_meta, h, sizeof(int32_t) * head, cudaMemcpyHostToDevice, ex->st);
+        if (b->n_kv) {
+            cudaMemcpyAsync(ex->d_cpos, cp, sizeof(int32_t) * (size_t)b->n_kv,
+                            cudaMemcpyHostToDevice, ex->st);
+            cudaMemcpyAsync(ex->d_cseq, cs, sizeof(int32_t) * (size_t)b->n_kv,
+                            cudaMemcpyHostToDevice, ex->st);
+        }
+        if (!tn_cu_check(ex, "batch upload")) goto fail;
+    }
+    return 0;
+fail:
+    return tn_set_error("%s", ex->err);
+}
+
+/* ---- recording ---- */
+
+static tn_cu_op *rec(tn_cu_exec *ex, int kind) {
+    if (ex->n_ops == ex->cap_ops) {
+        int cap = ex->cap_ops ? 2 * ex->cap_ops : 512;
+        tn_cu_op *p = (tn_cu_op *)realloc(ex->ops, (size_t)cap * sizeof *p);
+        if (!p) {
+            tn_cu_fail(ex, "out of memory recording ops");
+            return NULL;
+        }
+        ex->ops = p;
+        ex->cap_ops = cap;
+    }
+    tn_cu_op *op = &ex->ops[ex->n_ops++];
+    memset(op, 0, sizeof *op);
+    op->kind = kind;
+    return op;
+}
+
+static void cu_embed(tn_exec *e, float *out, const tn_weight *table) {
+    tn_cu_op *op = rec(CU_EX(e), TN_CU_OP_EMBED);
+    if (!op) return;
+    op->out = out;
+    op->w = CU_W(table);
+    op->n_rows = CU_EX(e)->n_tokens;
+}
+
+static void cu_rmsnorm(tn_exec *e, float *out, const float *x, const tn_weight *w, int64_t n_rows,
+                       int64_t dim, float eps) {
+    tn_cu_op *op = rec(CU_EX(e), TN_CU_OP_RMSNORM);
+    if (!op) return;
+    op->out = out;
+    op->x = x;
+    op->w = CU_W(w);
+    op->n_rows = n_rows;
+    op->dim = dim;
+    op->eps = eps;
+}
+
+static void cu_matmul(tn_exec *e, float *out, const tn_weight *w, const tn_weight *bias,
+                      const float *x, int64_t n_rows) {
+    tn_cu_op *op = rec(CU_EX(e), TN_CU_OP_MATMUL);
+    if (!op) return;
+    op->out = out;
+    op->x = x;
+    op->w = CU_W(w);
+    op->bias = bias ? CU_W(bias) : NULL;
+    op->n_rows = n_rows;
+}
+
+static void cu_add(tn_exec *e, float *x, const float *y, int64_t n) {
+    tn_cu_op *op = rec(CU_EX(e), TN_CU_OP_ADD);
+    if (!op) return;
+    op->out = x;
+    op->y = y;
+    op->n = n;
+}
+
+static void cu_swiglu(tn_exec *e, float *out, const float *gate, const float *up, int64_t n) {
+    tn_cu_op *op = rec(CU_EX(e), TN_CU_OP_SWIGLU);
+    if (!op) return;
+    op->out = out;
+    op->x = gate;
+    op->y = up;
+    op->n = n;
+}
+
+static bool attn_params(tn_cu_exec *ex, const tn_attn_params *p, const tn_kv_layer *kv,
+                        tn_cu_attn *at) {
+    memset(at, 0, sizeof *at);
+    if (p->head_dim > 256 || p->head_dim % 8 || p->n_rot > 1024 || p->n_head % p->n_head_kv ||
+        kv->n_embd_k != (int64_t)p->n_head_kv * p->head_dim ||
+        kv->n_embd_v != (int64_t)p->n_head_kv * p->head_dim) {
+        tn_cu_fail(ex, "CUDA attention: unsupported shape (head_dim %d, n_rot %d, heads %d/%d)",
+                   p->head_dim, p->n_rot, p->n_head, p->n_head_kv);
+        return false;
+    }
+    if ((kv->type_k != TN_TYPE_F16 && kv->type_k != TN_TYPE_F32) ||
+        (kv->type_v != TN_TYPE_F16 && kv->type_v != TN_TYPE_F32)) {
+        tn_cu_fail(ex, "CUDA attention: KV cache types %s/%s are not supported (f16, f32)",
+                   tn_type_name(kv->type_k), tn_type_name(kv->type_v));
+        return false;
+    }
+    at->n_head = p->n_head;
+    at->n_head_kv = p->n_head_kv;
+    at->head_dim = p->head_dim;
+    at->n_rot = p->n_rot;
+    at->rope_mode = p->rope_mode;
+    at->freq_base = p->freq_base;
+    at->freq_scale = p->freq_scale;
+    at->norm_eps = p->norm_eps;
+    at->scale = p->scale;
+    at->q_norm = p->q_norm ? (const float *)CU_W(p->q_norm)->raw : NULL;
+    at->k_norm = p->k_norm ? (const float *)CU_W(p->k_norm)->raw : NULL;
+    at->k = kv->k;
+    at->v = kv->v;
+    at->type_k = kv->type_k;
+    at->type_v = kv->type_v;
+    at->n_embd_k = kv->n_embd_k;
+    at->n_embd_v = kv->n_embd_v;
+    return true;
+}
+
+static void cu_rope_store(tn_exec *e, float *q, float *k, const float *v, const tn_attn_params *p,
+                          tn_kv_layer *kv) {
+    tn_cu_exec *ex = CU_EX(e);
+    tn_cu_attn at;
+    if (!attn_params(ex, p, kv, &at)) return;
+    tn_cu_op *op = rec(ex, TN_CU_OP_ROPE);
+    if (!op) return;
+    op->out = q;
+    op->k = k;
+    op->x = v;
+    op->at = at;
+    op->n_rows = ex->n_tokens;
+}
+
+static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_layer *kv,
+                         const tn_attn_params *p) {
+    tn_cu_exec *ex = CU_EX(e);
+    tn_cu_attn at;
+    if (!attn_params(ex, p, kv, &at)) return;
+    tn_cu_op *op = rec(ex, TN_CU_OP_ATTN);
+    if (!op) return;
+    op->out = out;
+    op->x = q;
+    op->at = at;
+    op->n_rows = ex->n_tokens;
+    /* KV splits grow with the cache (a new graph per power of two, each split ~256 cells) */
+    int n_split = 1;
+    if (!tn_cu_attn_use_prefill(&at, ex->n_tokens))
+        while (n_split < 32 && ex->n_kv > n_split * 256) n_split *= 2;
+    op->n_split = n_split;
+}
+
+static void cu_get_rows(tn_exec *e, float *out, const float *x, int64_t dim) {
+    tn_cu_op *op = rec(CU_EX(e), TN_CU_OP_GET_ROWS);
+    if (!op) return;
+    op->out = out;
+    op->x = x;
+    op->dim = dim;
+    op->n_rows = CU_EX(e)->n_out;
+}
+
+/* ---- planning and execution ---- */
+
+static bool is_quant(const tn_cu_weight *w) { return !tn_cu_is_float(w->type); }
+
+/* End (exclusive) of the run of matmuls starting at i that share input, rows and width. */
+static int group_end(const tn_cu_op *ops, int n, int i) {
+    int j = i + 1;
+    while (j < n && ops[j].kind == TN_CU_OP_MATMUL && ops[j].x == ops[i].x &&
+           ops[j].n_rows == ops[i].n_rows && ops[j].w->n_in == ops[i].w->n_in && ops[j].out != ops[i].x)
+        j++;
+    return j;
+}
+
+static bool group_needs_quant(const tn_cu_op *ops, int i, int j) {
+    for (int k = i; k < j; k++)
+        if (is_quant(ops[k].w)) return true;
+    return false;
+}
+
+static bool ensure_scratch(tn_cu_exec *ex) {
+    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0;
+    for (int i = 0; i < ex->n_ops; i++) {
+        const tn_cu_op *op = &ex->ops[i];
+        if (op->kind == TN_CU_OP_MATMUL) {
+            const size_t nr = (size_t)op->n_rows, ni = (size_t)op->w->n_in;
+            if (op->n_rows <= TN_CU_MAX_NR) {
+                if (nr * ni > xq) xq = nr * ni;
+                if (nr * (ni / 32) * sizeof(tn_cu_xmeta) > xm) xm = nr * (ni / 32) * sizeof(tn_cu_xmeta);
+            } else {
+                if (nr * ni * 2 > xh) xh = nr * ni * 2;
+                size_t c = ni > TN_CU_WH_CHUNK ? ni : TN_CU_WH_CHUNK;
+                if (op->w->type != TN_TYPE_F32 && op->w->type != TN_TYPE_F16 && 2 * c > wh) wh = 2 * c;
+            }
+        } else if (op->kind == TN_CU_OP_ATTN) {
+            size_t p = tn_cu_attn_scratch(&op->at, (int32_t)op->n_rows, op->n_split) * sizeof(float);
+            if (p > part) part = p;
+        }
+    }
+    return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) && grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
+           grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) && grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
+           grow(ex, (void **)&ex->part, &ex->part_cap, part);
+}
+
+/* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
+ * xq_ready: the group's input was already quantized by the preceding rmsnorm. */
+static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, bool xq_ready) {
+    const tn_cu_op *g = &ops[i];
+    const int64_t nr = g->n_rows;
+    if (nr > TN_CU_MAX_NR) {
+        bool need_h = false;
+        for (int k = i; k < j; k++) need_h |= ops[k].w->type != TN_TYPE_F32;
+        if (need_h) tn_cu_to_half(ex, ex->xh, g->x, nr * g->w->n_in);
+        for (int k = i; k < j && !ex->failed; k++)
+            tn_cu_gemm(ex, ops[k].out, ops[k].w, ops[k].bias ? (const float *)ops[k].bias->raw : NULL,
+                       ops[k].x, ex->xh, nr);
+        return j;
+    }
+    if (group_needs_quant(ops, i, j) && !xq_ready)
+        tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
+    bool done[64] = {false};
+    const int cnt = j - i < 64 ? j - i : 64;
+    j = i + cnt;
+    const tn_cu_op *next = j < n ? &ops[j] : NULL;
+    int consumed = 0;
+    /* gate/up + SwiGLU */
+    if (next && next->kind == TN_CU_OP_SWIGLU && next->out == next->x) {
+        int gi = -1, ui = -1;
+        for (int k = i; k < j; k++) {
+            if (ops[k].out == next->x) gi = k;
+            if (ops[k].out == next->y) ui = k;
+        }
+        if (gi >= 0 && ui >= 0 && gi != ui && !ops[gi].bias && !ops[ui].bias &&
+            ops[gi].w->type == ops[ui].w->type && ops[gi].w->n_out == ops[ui].w->n_out &&
+            next->n == nr * ops[gi].w->n_out) {
+            tn_cu_mv_seg seg[2] = {{ops[gi].w, NULL, ops[gi].out, NULL}, {ops[ui].w, NULL, ops[ui].out, NULL}};
+            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr);
+            done[gi - i] = done[ui - i] = true;
+            consumed = 1;
+        }
+    }
+    /* residual add after the last matmul */
+    float *res = NULL;
+    if (!consumed && next && next->kind == TN_CU_OP_ADD && next->y == ops[j - 1].out &&
+        next->n == nr * ops[j - 1].w->n_out && next->out != g->x && next->out != ops[j - 1].out) {
+        res = next->out;
+        consumed = 1;
+    }
+    /* the rest: consecutive same-type weights share a launch (up to 3) */
+    for (int k = i; k < j && !ex->failed;) {
+        if (done[k - i]) {
+            k++;
+            continue;
+        }
+        tn_cu_mv_seg seg[3];
+        memset(seg, 0, sizeof seg);
+        int ns = 0;
+        while (k < j && ns < 3 && !done[k - i] && (ns == 0 || ops[k].w->type == seg[0].w->type)) {
+            seg[ns].w = ops[k].w;
+            seg[ns].bias = ops[k].bias ? (const float *)ops[k].bias->raw : NULL;
+            seg[ns].out = ops[k].out;
+            seg[ns].res = (k == j - 1) ? res : NULL;
+            ns++;
+            k++;
+        }
+        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr);
+    }
+    return j + consumed;
+}
+
+static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
+    for (int i = 0; i < n && !ex->failed;) {
+        const tn_cu_op *op = &ops[i];
+        switch (op->kind) {
+        case TN_CU_OP_EMBED:
+            tn_cu_embed(ex, op->out, op->w, (int32_t)op->n_rows);
+            i++;
+            break;
+        case TN_CU_OP_RMSNORM: {
+            bool q = false;
+            if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
+                ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR && op->dim % 32 == 0 &&
+                ops[i + 1].w->n_in == op->dim)
+                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
+            tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
+                          q ? ex->xq : NULL, q ? ex->xm : NULL);
+            i++;
+            if (q) {
+                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
+                continue;
+            }
+            break;
+        }
+        case TN_CU_OP_MATMUL:
+            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), false);
+            break;
+        case TN_CU_OP_ADD:
+            tn_cu_add(ex, op->out, op->y, op->n);
+            i++;
+            break;
+        case TN_CU_OP_SWIGLU:
+            tn_cu_swiglu(ex, op->out, op->x, op->y, op->n);
+            i++;
+            break;
+        case TN_CU_OP_ROPE:
+            tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
+            i++;
+            break;
+        case TN_CU_OP_ATTN:
+            tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split);
+            i++;
+            break;
+        case TN_CU_OP_GET_ROWS:
+            tn_cu_get_rows(ex, op->out, op->x, op->dim, (int32_t)op->n_rows);
+            i++;
+            break;
+        default:
+            tn_cu_fail(ex, "CUDA: unknown op %d", op->kind);
+        }
+    }
+}
+
+/* Launches the recorded ops: a cached graph if one was captured for the identical op list,
+ * else a new capture (small batches) or plain launches (prefill). */
+static void flush(tn_cu_exec *ex) {
+    if (ex->failed || ex->n_ops == 0) {
+        ex->n_ops = 0;
+        return;
+    }
+    if (!ensure_scratch(ex)) return;
+    const bool graph = ex->use_graphs && ex->n_tokens <= TN_CU_MAX_NR;
+    if (!graph) {
+        run_ops(ex, ex->ops, ex->n_ops);
+        ex->n_ops = 0;
+        return;
+    }
+    ex->clock++;
+    const size_t bytes = sizeof(tn_cu_op) * (size_t)ex->n_ops;
+    for (int i = 0; i < TN_CU_MAX_GRAPHS; i++) {
+        tn_cu_graph *g = &ex->graphs[i];
+        if (g->exec && g->n_ops == ex->n_ops && memcmp(g->ops, ex->ops, bytes) == 0) {
+            g->last_use = ex->clock;
+            if (cudaGraphLaunch(g->exec, ex->st) != cudaSuccess) tn_cu_check(ex, "graph launch");
+            ex->n_ops = 0;
+            return;
+        }
+    }
+    int slot = 0;
+    for (int i = 1; i < TN_CU_MAX_GRAPHS; i++)
+        if (ex->graphs[i].last_use < ex->graphs[slot].last_use) slot = i;
+    tn_cu_graph *g = &ex->graphs[slot];
+    if (g->exec) cudaGraphExecDestroy(g->exec);
+    free(g->ops);
+    memset(g, 0, sizeof *g);
+    cudaGraph_t graph_obj = NULL;
+    cudaError_t err = cudaStreamBeginCapture(ex->st, cudaStreamCaptureModeThreadLocal);
+    if (err != cudaSuccess) {
+        tn_cu_fail(ex, "CUDA: stream capture failed: %s", cudaGetErrorString(err));
+        return;
+    }
+    run_ops(ex, ex->ops, ex->n_ops);
+    err = cudaStreamEndCapture(ex->st, &graph_obj);
+    if (err == cudaSuccess && !ex->failed) err = cudaGraphInstantiate(&g->exec, graph_obj, 0);
+    if (graph_obj) cudaGraphDestroy(graph_obj);
+    if (err != cudaSuccess || ex->failed) {
+        if (g->exec) cudaGraphExecDestroy(g->exec);
+        g->exec = NULL;
+        cudaGetLastError();
+        tn_cu_fail(ex, "CUDA: graph capture failed: %s", cudaGetErrorString(err));
+        return;
+    }
+    g->ops = (tn_cu_op *)malloc(bytes);
+    if (g->ops) {
+        memcpy(g->ops, ex->ops, bytes);
+        g->n_ops = ex->n_ops;
+    }
+    g->last_use = ex->clock;
+    if (cudaGraphLaunch(g->exec, ex->st) != cudaSuccess) tn_cu_check(ex, "graph launch");
+    if (!g->ops) { /* cannot match it again: drop it */
+        cudaStreamSynchronize(ex->st);
+        cudaGraphExecDestroy(g->exec);
+        g->exec = NULL;
+    }
+    ex->n_ops = 0;
+}
+
+static int cu_read(tn_exec *e, void *dst, const void *src, size_t bytes) {
+    tn_cu_exec *ex = CU_EX(e);
+    cudaSetDevice(ex->device);
+    flush(ex);
+    if (!ex->failed && grow_host(ex, &ex->h_read, &ex->h_read_cap, bytes)) {
+        cudaMemcpyAsync(ex->h_read, src, bytes, cudaMemcpyDeviceToHost, ex->st);
+        cudaError_t err = cudaStreamSynchronize(ex->st);
+        if (err != cudaSuccess) tn_cu_fail(ex, "CUDA: %s", cudaGetErrorString(err));
+        else tn_cu_check(ex, "read");
+    }
+    if (ex->failed) return tn_set_error("%s", ex->err);
+    memcpy(dst, ex->h_read, bytes);
+    return 0;
+}
+
+static int cu_end(tn_exec *e) {
+    tn_cu_exec *ex = CU_EX(e);
+    cudaSetDevice(ex->device);
+    flush(ex);
+    cudaError_t err = cudaStreamSynchronize(ex->st);
+    if (err != cudaSuccess) tn_cu_fail(ex, "CUDA: %s", cudaGetErrorString(err));
+    else tn_cu_check(ex, "step");
+    ex->base.batch = NULL;
+    if (ex->failed) return tn_set_error("%s", ex->err);
+    return 0;
+}
+
+static const tn_backend_ops cu_ops = {
+    "CUDA",        cu_free,   cu_upload_weight, cu_exec_new, cu_exec_free, cu_alloc,
+    cu_release,    cu_read,   cu_begin,         cu_end,      cu_embed,     cu_rmsnorm,
+    cu_matmul,     cu_add,    cu_swiglu,        cu_rope_store, cu_attention, cu_get_rows,
+};
+
+extern "C" tn_backend *tn_backend_cuda_new(int device) {
+    int n = 0;
+    cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess || n == 0) {
+        tn_set_error("CUDA backend: no usable GPU (%s)",
+                     err != cudaSuccess ? cudaGetErrorString(err) : "no devices");
+        return NULL;
+    }
+    if (device < 0 || device >= n) {
+        tn_set_error("CUDA backend: device %d does not exist (%d devices)", device, n);
+        return NULL;
+    }
+    err = cudaSetDevice(device);
+    if (err != cudaSuccess) {
+        tn_set_error("CUDA backend: cannot use device %d: %s", device, cudaGetErrorString(err));
+        return NULL;
+    }
+    tn_cu_backend *be = (tn_cu_backend *)calloc(1, sizeof *be);
+    if (!be) {
+        tn_set_error("out of memory");
+        return NULL;
+    }
+    be->base.ops = &cu_ops;
+    be->device = device;
+    return &be->base;
+}
+
+extern "C" int tn_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" const char *tn_cuda_device_name(char *buf, size_t cap) {
+    cudaDeviceProp p;
+    if (cap) buf[0] = 0;
+    if (tn_cuda_device_count() > 0 && cudaGetDeviceProperties(&p, 0) == cudaSuccess)
+        snprintf(buf, cap, "%s (%d SMs, %.0f GB)", p.name, p.multiProcessorCount,
+                 (double)p.totalGlobalMem / 1e9);
+    return buf;
+}

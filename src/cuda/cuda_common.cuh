@@ -1,0 +1,177 @@
+/* CUDA backend internals shared by its files: the weight and exec objects, the recorded op list,
+ * and the kernel launchers each .cu file provides.
+ *
+ * Execution model: ops called by the model code are *recorded* (cheap host work), not launched.
+ * When results are needed (read() or end()), the recorded list is planned — neighbouring ops are
+ * fused (rmsnorm + activation quantization, q/k/v mat-vecs in one launch, gate/up + SwiGLU,
+ * mat-vec + residual add) — and launched on the exec's stream. Small batches (decode) are
+ * captured once as a CUDA graph and replayed while the op list stays identical; everything that
+ * changes from step to step (token ids, positions, cells, n_kv) lives in fixed device buffers
+ * filled by begin(). */
+#ifndef TN_CUDA_CUDA_COMMON_CUH
+#define TN_CUDA_CUDA_COMMON_CUH
+
+#include <cublas_v2.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "core/error.h"
+#include "formats/types.h"
+#include "ops/ops.h"
+}
+#include "cuda/cuda_quant.cuh"
+
+/* A weight on the device. Quantized types use the item layout of cuda_quant.cuh (a, b, s);
+ * F32/F16/BF16 matrices and 1-D vectors keep their row-major elements in `raw`. */
+typedef struct tn_cu_weight {
+    int type;
+    int64_t n_in, n_out, n_items;
+    uint8_t *a, *b, *s;
+    size_t a_row, b_row, s_row; /* bytes per row in each array */
+    void *raw;
+    void *base; /* the single device allocation holding all of the above */
+    size_t bytes;
+} tn_cu_weight;
+
+/* Layout of a quantized type (false if the type has no CUDA layout). */
+bool tn_cu_layout(int type, int *qa, int *qb, int *qs, int *ips);
+bool tn_cu_is_float(int type); /* F32, F16, BF16 */
+/* Repacks n_out rows of GGUF blocks into the item layout (host memory). */
+void tn_cu_repack(int type, const void *src, int64_t n_in, int64_t n_out, uint8_t *a, uint8_t *b,
+                  uint8_t *s);
+
+enum {
+    TN_CU_OP_EMBED,
+    TN_CU_OP_RMSNORM,
+    TN_CU_OP_MATMUL,
+    TN_CU_OP_ADD,
+    TN_CU_OP_SWIGLU,
+    TN_CU_OP_ROPE,
+    TN_CU_OP_ATTN,
+    TN_CU_OP_GET_ROWS,
+};
+
+/* Attention parameters with the weights resolved (a copy: the model passes a stack struct). */
+typedef struct tn_cu_attn {
+    int32_t n_head, n_head_kv, head_dim, n_rot, rope_mode;
+    float freq_base, freq_scale, norm_eps, scale;
+    const float *q_norm, *k_norm; /* device vectors or NULL */
+    void *k, *v;                  /* cache */
+    int32_t type_k, type_v;
+    int64_t n_embd_k, n_embd_v;
+} tn_cu_attn;
+
+/* One recorded op. Fields not used by an op stay zero. */
+typedef struct tn_cu_op {
+    int kind;
+    int n_split; /* attention: KV splits (decode kernel) */
+    float *out;
+    const float *x, *y;
+    float *k; /* rope: q = out, k, v = x */
+    const tn_cu_weight *w, *bias;
+    int64_t n_rows, dim, n;
+    float eps;
+    tn_cu_attn at;
+} tn_cu_op;
+
+typedef struct tn_cu_graph {
+    tn_cu_op *ops;
+    int n_ops;
+    cudaGraphExec_t exec;
+    uint64_t last_use;
+} tn_cu_graph;
+
+enum { TN_CU_MAX_GRAPHS = 4, TN_CU_MAX_NR = 8 };
+
+typedef struct tn_cu_exec {
+    tn_exec base;
+    int device;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    bool poison, use_graphs;
+    int failed;
+    char err[512];
+    /* batch metadata at fixed device addresses */
+    int32_t *d_tok, *d_pos, *d_seq, *d_cell, *d_orow;
+    int32_t cap_tok;
+    int32_t *d_cpos, *d_cseq;
+    int32_t cap_cells;
+    int32_t *d_meta; /* [0] = n_kv */
+    int32_t *h_pin;  /* pinned staging for the uploads */
+    size_t h_pin_cap;
+    void *h_read; /* pinned staging for read() */
+    size_t h_read_cap;
+    int32_t n_tokens, n_kv, n_out;
+    /* recorded ops of the current step */
+    tn_cu_op *ops;
+    int n_ops, cap_ops;
+    /* scratch */
+    int8_t *xq;
+    size_t xq_cap;
+    tn_cu_xmeta *xm;
+    size_t xm_cap;
+    __half *xh;
+    size_t xh_cap;
+    __half *wh;
+    size_t wh_cap;
+    float *part;
+    size_t part_cap;
+    tn_cu_graph graphs[TN_CU_MAX_GRAPHS];
+    uint64_t clock;
+} tn_cu_exec;
+
+/* Records the first error of a step (printf-style); later ops of the step are skipped. */
+void tn_cu_fail(tn_cu_exec *ex, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Checks the last launch; returns false (after tn_cu_fail) on error. */
+bool tn_cu_check(tn_cu_exec *ex, const char *what);
+
+/* ---- launchers (each returns after queueing work on ex->st) ---- */
+
+/* cuda_elementwise.cu */
+void tn_cu_rmsnorm(tn_cu_exec *ex, float *out, const float *x, const float *w, int64_t n_rows,
+                   int64_t dim, float eps, int8_t *xq, tn_cu_xmeta *xm);
+void tn_cu_quantize(tn_cu_exec *ex, const float *x, int64_t n_rows, int64_t n_in, int8_t *xq,
+                    tn_cu_xmeta *xm);
+void tn_cu_add(tn_cu_exec *ex, float *x, const float *y, int64_t n);
+void tn_cu_swiglu(tn_cu_exec *ex, float *out, const float *g, const float *u, int64_t n);
+void tn_cu_get_rows(tn_cu_exec *ex, float *out, const float *x, int64_t dim, int32_t n_out);
+void tn_cu_to_half(tn_cu_exec *ex, __half *dst, const float *src, int64_t n);
+void tn_cu_add_bias(tn_cu_exec *ex, float *out, const float *bias, int64_t n_rows, int64_t n_out);
+
+/* cuda_matvec.cu: out = W x for up to 3 weights of one type sharing the input. */
+typedef struct tn_cu_mv_seg {
+    const tn_cu_weight *w;
+    const float *bias;
+    float *out;
+    float *res; /* if set: res += out (fused residual add) */
+} tn_cu_mv_seg;
+/* swiglu: seg[0] = gate, seg[1] = up; gate's output becomes silu(gate) * up. */
+void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swiglu, const float *x,
+                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows);
+
+/* cuda_dequant.cu */
+void tn_cu_embed(tn_cu_exec *ex, float *out, const tn_cu_weight *w, int32_t n_tokens);
+/* out[r][o] = x[r] . W[o] (+bias) through cuBLAS on f16 (weights dequantized in chunks). */
+void tn_cu_gemm(tn_cu_exec *ex, float *out, const tn_cu_weight *w, const float *bias,
+                const float *x, const __half *xh, int64_t n_rows);
+/* Elements per dequantization chunk (the size of ex->wh). */
+enum { TN_CU_WH_CHUNK = 8 << 20 };
+
+/* cuda_attention.cu */
+void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const tn_cu_attn *a,
+                      int32_t n_tokens);
+void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
+                     int32_t n_tokens, int n_split);
+/* Floats of ex->part an attention launch needs. */
+size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split);
+/* Whether the tensor-core prefill kernel handles this shape (else the decode kernel is used). */
+bool tn_cu_attn_use_prefill(const tn_cu_attn *a, int32_t n_tokens);
+
+#define TN_CU_WARP_SUM(v)                                                                          \
+    do {                                                                                           \
+        for (int o_ = 16; o_ > 0; o_ >>= 1) (v) += __shfl_xor_sync(0xffffffffu, (v), o_);        \
+    } while (0)
+
+#endif

@@ -1,0 +1,310 @@
+/* Mat-vec kernels for decode and small batches (n_rows <= 8 activation rows): out = W x.
+ *
+ * Memory-bound by design: each weight byte is read once. A warp owns RW = 2 output rows; lane l
+ * takes items l, l+32, ... of both rows (16-byte loads, consecutive lanes on consecutive items, so
+ * each warp load is one contiguous 512-byte span), U = 4 items per lane are loaded before any is
+ * used so that many bytes are in flight. Quantized weights are dotted with int8 activations via
+ * dp4a (cuda_quant.cuh); F16/BF16/F32 weights with the float activations.
+ *
+ * One launch serves up to three weights that share the input (q/k/v), and two epilogues fuse the
+ * op that follows: gate/up + SwiGLU (a warp computes the gate row and the up row of one output)
+ * and a residual add (res += out). */
+#include "cuda/cuda_common.cuh"
+
+namespace {
+
+constexpr int MV_WARPS = 4, MV_RW = 2, MV_U = 4;
+
+struct mv_args {
+    const uint8_t *a[3], *b[3], *s[3];
+    const float *bias[3];
+    float *out[3], *res[3];
+    int64_t n_out[3], row_end[3];
+    int n_seg, swiglu, n_rows;
+    int64_t n_in, n_items;
+    int64_t a_row, b_row, s_row;
+    const int8_t *xq;
+    const tn_cu_xmeta *xm;
+    const float *x;
+};
+
+/* Which segment and local row each of the warp's rows is; invalid rows are clamped to row 0 of
+ * segment 0 (read but never written). */
+__device__ __forceinline__ void row_map(const mv_args &p, int64_t wid, int seg[MV_RW],
+                                        int64_t loc[MV_RW], bool ok[MV_RW]) {
+    if (p.swiglu) {
+        const bool v = wid < p.n_out[0];
+        for (int j = 0; j < MV_RW; j++) {
+            seg[j] = v ? j : 0;
+            loc[j] = v ? wid : 0;
+            ok[j] = v;
+        }
+        return;
+    }
+    for (int j = 0; j < MV_RW; j++) {
+        int64_t r = wid * MV_RW + j;
+        int sg = r < p.row_end[0] ? 0 : (r < p.row_end[1] ? 1 : 2);
+        ok[j] = sg < p.n_seg && r < p.row_end[p.n_seg - 1];
+        seg[j] = ok[j] ? sg : 0;
+        loc[j] = ok[j] ? r - (sg ? p.row_end[sg - 1] : 0) : 0;
+    }
+}
+
+template <int QA> __device__ __forceinline__ void load_a(const uint8_t *p, uint32_t *a) {
+    if (QA == 16) {
+        uint4 v = __ldg((const uint4 *)p);
+        a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
+    } else if (QA == 32) {
+        uint4 v = __ldg((const uint4 *)p), w = __ldg((const uint4 *)p + 1);
+        a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
+        a[4] = w.x, a[5] = w.y, a[6] = w.z, a[7] = w.w;
+    } else {
+        uint2 v = __ldg((const uint2 *)p);
+        a[0] = v.x, a[1] = v.y;
+    }
+}
+
+__device__ __forceinline__ void load_x(const int8_t *p, int x[8]) {
+    int4 v = __ldg((const int4 *)p), w = __ldg((const int4 *)p + 1);
+    x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+    x[4] = w.x, x[5] = w.y, x[6] = w.z, x[7] = w.w;
+}
+
+template <int NR>
+__device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][NR], const int seg[MV_RW],
+                                         const int64_t loc[MV_RW], const bool ok[MV_RW]) {
+#pragma unroll
+    for (int j = 0; j < MV_RW; j++)
+#pragma unroll
+        for (int r = 0; r < NR; r++) TN_CU_WARP_SUM(acc[j][r]);
+    if ((threadIdx.x & 31) != 0 || !ok[0]) return;
+    for (int r = 0; r < NR && r < p.n_rows; r++) {
+        if (p.swiglu) {
+            const float g = acc[0][r], u = acc[1][r];
+            p.out[0][r * p.n_out[0] + loc[0]] = g / (1.0f + expf(-g)) * u;
+            p.out[1][r * p.n_out[1] + loc[1]] = u;
+            continue;
+        }
+#pragma unroll
+        for (int j = 0; j < MV_RW; j++) {
+            if (!ok[j]) continue;
+            const int sg = seg[j];
+            const float v = acc[j][r] + (p.bias[sg] ? p.bias[sg][loc[j]] : 0.0f);
+            const int64_t o = r * p.n_out[sg] + loc[j];
+            p.out[sg][o] = v;
+            if (p.res[sg]) p.res[sg][o] += v;
+        }
+    }
+}
+
+template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_args p) {
+    using Q = tn_cu_qt<T>;
+    constexpr int NA = Q::QA / 4;
+    const int lane = threadIdx.x & 31;
+    const int64_t wid = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    int seg[MV_RW];
+    int64_t loc[MV_RW];
+    bool ok[MV_RW];
+    row_map(p, wid, seg, loc, ok);
+    const uint8_t *A[MV_RW], *B[MV_RW], *S[MV_RW];
+#pragma unroll
+    for (int j = 0; j < MV_RW; j++) {
+        A[j] = p.a[seg[j]] + loc[j] * p.a_row;
+        B[j] = p.b[seg[j]] + loc[j] * p.b_row;
+        S[j] = p.s[seg[j]] + loc[j] * p.s_row;
+    }
+    float acc[MV_RW][NR];
+#pragma unroll
+    for (int j = 0; j < MV_RW; j++)
+#pragma unroll
+        for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
+    const int64_t n_items = p.n_items;
+    int64_t base = 0;
+    for (; base + 32 * MV_U <= n_items; base += 32 * MV_U) {
+        uint32_t av[MV_U][MV_RW][NA];
+#pragma unroll
+        for (int u = 0; u < MV_U; u++)
+#pragma unroll
+            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (base + u * 32 + lane) * Q::QA, av[u][j]);
+#pragma unroll
+        for (int u = 0; u < MV_U; u++) {
+            const int64_t it = base + u * 32 + lane;
+#pragma unroll
+            for (int r = 0; r < NR; r++) {
+                if (r >= p.n_rows) break;
+                int xw[8];
+                load_x(p.xq + r * p.n_in + it * 32, xw);
+                const tn_cu_xmeta xm = p.xm[r * n_items + it];
+#pragma unroll
+                for (int j = 0; j < MV_RW; j++)
+                    acc[j][r] += Q::dot(av[u][j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
+                                        (int)(it % Q::IPS), xw, xm);
+            }
+        }
+    }
+    for (; base < n_items; base += 32) {
+        const int64_t it = base + lane;
+        if (it >= n_items) break;
+        uint32_t av[MV_RW][NA];
+#pragma unroll
+        for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + it * Q::QA, av[j]);
+#pragma unroll
+        for (int r = 0; r < NR; r++) {
+            if (r >= p.n_rows) break;
+            int xw[8];
+            load_x(p.xq + r * p.n_in + it * 32, xw);
+            const tn_cu_xmeta xm = p.xm[r * n_items + it];
+#pragma unroll
+            for (int j = 0; j < MV_RW; j++)
+                acc[j][r] += Q::dot(av[j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
+                                    (int)(it % Q::IPS), xw, xm);
+        }
+    }
+    epilogue<NR>(p, acc, seg, loc, ok);
+}
+
+/* 8 weights of a float type -> floats. */
+template <int T> __device__ __forceinline__ void load_w8(const uint8_t *p, float w[8]) {
+    if (T == TN_TYPE_F32) {
+        float4 v = __ldg((const float4 *)p), u = __ldg((const float4 *)p + 1);
+        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w, w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
+    } else {
+        uint4 v = __ldg((const uint4 *)p);
+        const uint32_t q[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            if (T == TN_TYPE_F16) {
+                float2 f = __half22float2(*(const __half2 *)&q[k]);
+                w[2 * k] = f.x, w[2 * k + 1] = f.y;
+            } else {
+                w[2 * k] = __uint_as_float(q[k] << 16);
+                w[2 * k + 1] = __uint_as_float(q[k] & 0xFFFF0000u);
+            }
+        }
+    }
+}
+
+template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_args p) {
+    constexpr int ES = T == TN_TYPE_F32 ? 4 : 2; /* bytes per element */
+    const int lane = threadIdx.x & 31;
+    const int64_t wid = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
+    int seg[MV_RW];
+    int64_t loc[MV_RW];
+    bool ok[MV_RW];
+    row_map(p, wid, seg, loc, ok);
+    const uint8_t *A[MV_RW];
+#pragma unroll
+    for (int j = 0; j < MV_RW; j++) A[j] = p.a[seg[j]] + loc[j] * p.a_row;
+    float acc[MV_RW][NR];
+#pragma unroll
+    for (int j = 0; j < MV_RW; j++)
+#pragma unroll
+        for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
+    const int64_t n_ch = p.n_in / 8;
+    int64_t base = 0;
+    for (; base + 32 * MV_U <= n_ch; base += 32 * MV_U) {
+        float wv[MV_U][MV_RW][8];
+#pragma unroll
+        for (int u = 0; u < MV_U; u++)
+#pragma unroll
+            for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + (base + u * 32 + lane) * 8 * ES, wv[u][j]);
+#pragma unroll
+        for (int u = 0; u < MV_U; u++) {
+            const int64_t c = base + u * 32 + lane;
+#pragma unroll
+            for (int r = 0; r < NR; r++) {
+                if (r >= p.n_rows) break;
+                const float4 x0 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8));
+                const float4 x1 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8) + 1);
+#pragma unroll
+                for (int j = 0; j < MV_RW; j++)
+                    acc[j][r] += wv[u][j][0] * x0.x + wv[u][j][1] * x0.y + wv[u][j][2] * x0.z +
+                                 wv[u][j][3] * x0.w + wv[u][j][4] * x1.x + wv[u][j][5] * x1.y +
+                                 wv[u][j][6] * x1.z + wv[u][j][7] * x1.w;
+            }
+        }
+    }
+    for (; base < n_ch; base += 32) {
+        const int64_t c = base + lane;
+        if (c >= n_ch) break;
+        float wv[MV_RW][8];
+#pragma unroll
+        for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + c * 8 * ES, wv[j]);
+#pragma unroll
+        for (int r = 0; r < NR; r++) {
+            if (r >= p.n_rows) break;
+            const float4 x0 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8));
+            const float4 x1 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8) + 1);
+#pragma unroll
+            for (int j = 0; j < MV_RW; j++)
+                acc[j][r] += wv[j][0] * x0.x + wv[j][1] * x0.y + wv[j][2] * x0.z + wv[j][3] * x0.w +
+                             wv[j][4] * x1.x + wv[j][5] * x1.y + wv[j][6] * x1.z + wv[j][7] * x1.w;
+        }
+    }
+    epilogue<NR>(p, acc, seg, loc, ok);
+}
+
+} // namespace
+
+void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swiglu, const float *x,
+                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows) {
+    mv_args p;
+    memset(&p, 0, sizeof p);
+    const tn_cu_weight *w0 = seg[0].w;
+    int64_t rows = 0;
+    for (int i = 0; i < n_seg; i++) {
+        const tn_cu_weight *w = seg[i].w;
+        p.a[i] = w->raw ? (const uint8_t *)w->raw : w->a;
+        p.b[i] = w->b;
+        p.s[i] = w->s;
+        p.bias[i] = seg[i].bias;
+        p.out[i] = seg[i].out;
+        p.res[i] = seg[i].res;
+        p.n_out[i] = w->n_out;
+        rows += w->n_out;
+        p.row_end[i] = rows;
+    }
+    for (int i = n_seg; i < 3; i++) p.row_end[i] = rows;
+    p.n_seg = n_seg;
+    p.swiglu = swiglu;
+    p.n_rows = n_rows;
+    p.n_in = w0->n_in;
+    p.n_items = w0->n_in / 32;
+    p.a_row = (int64_t)w0->a_row;
+    p.b_row = (int64_t)w0->b_row;
+    p.s_row = (int64_t)w0->s_row;
+    p.xq = xq;
+    p.xm = xm;
+    p.x = x;
+    const int64_t warps = swiglu ? w0->n_out : (rows + MV_RW - 1) / MV_RW;
+    const unsigned blocks = (unsigned)((warps + MV_WARPS - 1) / MV_WARPS);
+    const bool one = n_rows == 1;
+    switch (w0->type) {
+#define TN_CU_MV_CASE(T, K)                                                                        \
+    case T:                                                                                        \
+        if (one) K<T, 1><<<blocks, 128, 0, ex->st>>>(p);                                           \
+        else K<T, TN_CU_MAX_NR><<<blocks, 128, 0, ex->st>>>(p);                                    \
+        break;
+        TN_CU_MV_CASE(TN_TYPE_Q4_0, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q4_1, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q5_0, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q5_1, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q8_0, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_IQ4_NL, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_MXFP4, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_IQ4_XS, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q2_K, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q3_K, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q4_K, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q5_K, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_Q6_K, k_mv_q)
+        TN_CU_MV_CASE(TN_TYPE_F32, k_mv_f)
+        TN_CU_MV_CASE(TN_TYPE_F16, k_mv_f)
+        TN_CU_MV_CASE(TN_TYPE_BF16, k_mv_f)
+#undef TN_CU_MV_CASE
+    default:
+        tn_cu_fail(ex, "CUDA matvec: no kernel for type %s", tn_type_name(w0->type));
+        return;
+    }
+    tn_cu_check(ex, "matvec");
+}
