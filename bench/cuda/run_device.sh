@@ -24,18 +24,14 @@ if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
     grep -m 20 -E "Invalid|ERROR|FAIL" "$OUT/memcheck.log"
 fi
 if [ "$MODE" = bench ] || [ "$MODE" = all ]; then
-    D=/dev/shm; [ -d $D ] || D=/tmp
+    # LIST: comma-separated SHAPE:TYPE for `tern bench --synthetic` (types as tern bench -w takes)
     for sm in ${LIST//,/ }; do
         shape=${sm%%:*}; ft=${sm##*:}
-        f=$D/synth-$shape-$ft.gguf
         t0=$(date +%s)
-        $B/bench/gen_synth "$f" "$shape" "$ft" > /dev/null || { echo "gen $sm failed" | tee -a "$SUM"; continue; }
-        t1=$(date +%s)
-        timeout 300 $B/bench/bench_cuda "$f" -p 512 -n 128 -r 5 > "$OUT/bench-$shape-$ft.log" 2>&1
+        timeout 400 $B/tern bench --synthetic "$shape" -w "$ft" -ngl 99 -p 512 -n 128 -r 5 > "$OUT/bench-$shape-$ft.log" 2>&1
         rc=$?
-        echo "== $shape $ft (gen $((t1 - t0)) s, rc $rc)" >> "$SUM"
-        cat "$OUT/bench-$shape-$ft.log" >> "$SUM"
-        rm -f "$f"
+        echo "== tern bench --synthetic $shape -w $ft -ngl 99 -p 512 -n 128 -r 5  (rc $rc, $(( $(date +%s) - t0 )) s incl. generation)" >> "$SUM"
+        grep -E "^\|" "$OUT/bench-$shape-$ft.log" >> "$SUM" || tail -5 "$OUT/bench-$shape-$ft.log" >> "$SUM"
     done
 fi
 echo "================ summary"

@@ -617,13 +617,13 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
 
 /* Launches the recorded ops: a cached graph if one was captured for the identical op list,
  * else a new capture (small batches) or plain launches (prefill). */
-static void flush(tn_cu_exec *ex) {
+static void flush(tn_cu_exec *ex, bool allow_graph) {
     if (ex->failed || ex->n_ops == 0) {
         ex->n_ops = 0;
         return;
     }
     if (!ensure_scratch(ex)) return;
-    const bool graph = ex->use_graphs && ex->n_tokens <= TN_CU_MAX_NR;
+    const bool graph = allow_graph && ex->use_graphs && ex->n_tokens <= TN_CU_MAX_NR;
     if (!graph) {
         run_ops(ex, ex->ops, ex->n_ops);
         ex->n_ops = 0;
@@ -682,7 +682,7 @@ static void flush(tn_cu_exec *ex) {
 static int cu_read(tn_exec *e, void *dst, const void *src, size_t bytes) {
     tn_cu_exec *ex = CU_EX(e);
     cudaSetDevice(ex->device);
-    flush(ex);
+    flush(ex, true);
     if (!ex->failed && grow_host(ex, &ex->h_read, &ex->h_read_cap, bytes)) {
         cudaMemcpyAsync(ex->h_read, src, bytes, cudaMemcpyDeviceToHost, ex->st);
         cudaError_t err = cudaStreamSynchronize(ex->st);
@@ -694,10 +694,21 @@ static int cu_read(tn_exec *e, void *dst, const void *src, size_t bytes) {
     return 0;
 }
 
+/* The profiler's per-op barrier: launches what was recorded so far (no graph: the lists it sees
+ * are single ops) and waits for it. */
+static int cu_sync(tn_exec *e) {
+    tn_cu_exec *ex = CU_EX(e);
+    cudaSetDevice(ex->device);
+    flush(ex, false);
+    cudaError_t err = cudaStreamSynchronize(ex->st);
+    if (err != cudaSuccess) tn_cu_fail(ex, "CUDA: %s", cudaGetErrorString(err));
+    return ex->failed ? tn_set_error("%s", ex->err) : 0;
+}
+
 static int cu_end(tn_exec *e) {
     tn_cu_exec *ex = CU_EX(e);
     cudaSetDevice(ex->device);
-    flush(ex);
+    flush(ex, true);
     cudaError_t err = cudaStreamSynchronize(ex->st);
     if (err != cudaSuccess) tn_cu_fail(ex, "CUDA: %s", cudaGetErrorString(err));
     else tn_cu_check(ex, "step");
@@ -710,6 +721,7 @@ static const tn_backend_ops cu_ops = {
     "CUDA",        cu_free,   cu_upload_weight, cu_exec_new, cu_exec_free, cu_alloc,
     cu_release,    cu_read,   cu_begin,         cu_end,      cu_embed,     cu_rmsnorm,
     cu_matmul,     cu_add,    cu_swiglu,        cu_rope_store, cu_attention, cu_get_rows,
+    cu_sync,
 };
 
 extern "C" tn_backend *tn_backend_cuda_new(int device) {
