@@ -223,7 +223,8 @@ static int parse(int argc, char **argv, bench_opts *o) {
 /* Defaults for lists the user did not give (llama-bench's, except threads: all cores). */
 static int fill_defaults(bench_opts *o) {
     int rc = 0;
-    if (!o->n_prompt.n && !o->n_gen.n && !o->pg.n) rc |= push_int(&o->n_prompt, 512) | push_int(&o->n_gen, 128);
+    if (!o->n_prompt.n) rc |= push_int(&o->n_prompt, 512); /* each list on its own, as llama-bench */
+    if (!o->n_gen.n) rc |= push_int(&o->n_gen, 128);
     if (!o->n_depth.n) rc |= push_int(&o->n_depth, 0);
     if (!o->n_threads.n) rc |= push_int(&o->n_threads, bench_n_cpus());
     if (!o->n_batch.n) rc |= push_int(&o->n_batch, 2048);
