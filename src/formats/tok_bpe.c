@@ -16,9 +16,13 @@
  * at load (Hugging Face refuses such files).
  *
  * Invalid UTF-8 needs no special case: the pre-tokenizer leaves such bytes in pieces of their own
- * and every byte has its token, so decode(encode(x)) == x for any bytes. A byte whose character
- * is missing from a (malformed) vocabulary becomes the unknown token, or nothing if there is none
- * (llama.cpp drops it). */
+ * and they are encoded through their byte-level characters, so decode(encode(x)) == x whenever
+ * every byte of x has a normal byte-level token (all 256 do in GPT-2's vocabulary). Many
+ * vocabularies lack tokens for bytes that never occur in UTF-8 (0xC0, 0xC1, 0xF5-0xFF; Falcon's
+ * also some control bytes): such a byte becomes the unknown token, or nothing if there is none,
+ * as in llama.cpp. DeepSeek's vocabularies have them as user-defined tokens ("À", "ÿ", ...), which
+ * the byte maps to, as in llama.cpp, and which decode as those characters. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,7 +150,11 @@ int tn_bpe_init(tn_vocab *v, const tn_gguf *g, const char *path) {
     const char *pre = NULL;
     if (tn_gguf_get_str(g, "tokenizer.ggml.pre", &pre) < 0) return -1;
     b->pre = tn_pretok_new(pre);
-    if (!b->pre) return tn_set_error("%s: %s", path, tn_last_error());
+    if (!b->pre) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", tn_last_error()); /* the format may not alias it */
+        return tn_set_error("%s: %s", path, msg);
+    }
     b->ignore_merges = tn_pretok_ignore_merges(b->pre);
     return load_merges(v, b, g, path);
 }

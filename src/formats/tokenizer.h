@@ -73,8 +73,10 @@ int32_t tn_vocab_detokenize(const tn_vocab *v, const int32_t *ids, int32_t n, bo
 /* ---- additions (bpe, wpm, streaming) ---- */
 /* Behaviour of the other models, as implemented (details in tok_bpe.c / tok_wpm.c):
  * - gpt2 (byte-level BPE): no dummy prefix; encode never fails on bytes: text that is not valid
- *   UTF-8 is encoded byte by byte, so decode(encode(x)) == x for every x without special-token
- *   texts. An unknown tokenizer.ggml.pre fails the load, naming the known ones.
+ *   UTF-8 is encoded through each byte's byte-level token, so decode(encode(x)) == x (decoding
+ *   with `special` when parse_special was on) whenever the vocabulary has all of x's bytes; a
+ *   byte it lacks (typically 0xC0, 0xC1, 0xF5-0xFF) becomes the unknown token, or nothing
+ *   (tok_bpe.c). An unknown tokenizer.ggml.pre fails the load, naming the known ones.
  * - bert (WordPiece): lower-cases and strips accents, so decoding gives the normalized words
  *   separated by spaces, not the input; add_bos adds [CLS] before and [SEP] after the text;
  *   invalid UTF-8 bytes are dropped.
