@@ -55,6 +55,29 @@ int32_t tn_token_to_piece(const tn_model *model, int32_t token, char *buf, int32
 int32_t tn_token_bos(const tn_model *model);
 int32_t tn_token_eos(const tn_model *model);
 bool tn_token_is_eog(const tn_model *model, int32_t token);
+int32_t tn_token_eot(const tn_model *model); /* end-of-turn token, -1 if none */
+
+/* ---- metadata (src/runtime/model_meta.c) ---- */
+/* A string-valued GGUF metadata key, e.g. "general.name"; NULL if absent or not a string.
+ * Borrowed from the model. */
+const char *tn_model_meta_str(const tn_model *model, const char *key);
+/* tokenizer.chat_template (a Jinja template), or NULL if the file has none. */
+const char *tn_model_chat_template(const tn_model *model);
+
+/* ---- streaming detokenization ---- */
+/* Turns generated tokens into text one token at a time, holding back the bytes of a UTF-8
+ * character until its last byte has arrived (bytes that can never form a character are passed
+ * through). All outputs plus the final flush are exactly the bytes of the tokens' pieces.
+ * special: show control tokens' text; remove_space: drop one leading space of the stream (the
+ * SentencePiece dummy prefix when the stream starts a text). */
+typedef struct tn_detok_stream tn_detok_stream;
+tn_detok_stream *tn_detok_stream_new(const tn_model *model, bool special, bool remove_space);
+void tn_detok_stream_free(tn_detok_stream *s);
+/* The bytes ready after adding `token` (borrowed, valid until the next call on s), count in *len;
+ * NULL with an error for an invalid token. */
+const char *tn_detok_stream_push(tn_detok_stream *s, int32_t token, size_t *len);
+/* The held-back bytes (an unfinished character at the end); resets the stream. */
+const char *tn_detok_stream_flush(tn_detok_stream *s, size_t *len);
 
 /* ---- context ---- */
 typedef struct tn_ctx_params {
