@@ -294,36 +294,9 @@ void tn_dot_iq4_xs_avx2(int64_t n, float *s, const void *w, const void *a) {
     *s = hsum_ps(acc);
 }
 
-/* ---- float formats ---- */
-
-void tn_dot_f32_avx2(int64_t n, float *s, const void *w, const void *a) {
-    const float *x = w, *y = a;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 4; k++)
-            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
-    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc[0]);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += x[i] * y[i];
-    *s = sum;
-}
-
-#define HALF_DOT(load, scalar_conv)                                                                \
-    const uint16_t *x = w, *y = a;                                                                 \
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),                \
-                     _mm256_setzero_ps()};                                                         \
-    int64_t i = 0;                                                                                 \
-    for (; i + 32 <= n; i += 32)                                                                   \
-        for (int k = 0; k < 4; k++)                                                                \
-            acc[k] = _mm256_fmadd_ps(load(x + i + 8 * k), load(y + i + 8 * k), acc[k]);           \
-    for (; i + 8 <= n; i += 8) acc[0] = _mm256_fmadd_ps(load(x + i), load(y + i), acc[0]);         \
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))); \
-    for (; i < n; i++) sum += scalar_conv(x[i]) * scalar_conv(y[i]);                               \
-    *s = sum;
-
-static inline __m256 load_f16(const uint16_t *p) { return _mm256_cvtph_ps(load128(p)); }
-void tn_dot_f16_avx2(int64_t n, float *s, const void *w, const void *a) { HALF_DOT(load_f16, h2f) }
+/* ---- float formats ----
+ * Scalar steps up to a 32-byte boundary of the weight pointer, then two accumulators stream (see
+ * dot_avx512.c: split loads and more accumulators both cost DRAM bandwidth). */
 
 static inline float bf2f(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
@@ -332,25 +305,54 @@ static inline float bf2f(uint16_t h) {
     return f;
 }
 
+/* Elements before x reaches a 32-byte boundary (0 if not element-aligned), <= n. */
+static inline int64_t head_to_32(const void *x, size_t elem, int64_t n) {
+    const uintptr_t mis = (uintptr_t)x & 31;
+    if (!mis || mis % elem) return 0;
+    const int64_t h = (int64_t)((32 - mis) / elem);
+    return h < n ? h : n;
+}
+
+/* The variadic tail is the loop body for 16 elements at x + i, y + i. */
+#define FLOAT_DOT(T, conv, ...)                                                                 \
+    const T *x = w, *y = a;                                                                        \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                 \
+    float sum = 0;                                                                                 \
+    int64_t i = 0;                                                                                 \
+    for (const int64_t head = head_to_32(x, sizeof(T), n); i < head; i++) sum += conv(x[i]) * conv(y[i]); \
+    for (; i + 16 <= n; i += 16) __VA_ARGS__                                                       \
+    sum += hsum_ps(_mm256_add_ps(acc0, acc1));                                                     \
+    for (; i < n; i++) sum += conv(x[i]) * conv(y[i]);                                             \
+    *s = sum;
+
+static inline float f2f(float f) { return f; }
+
+void tn_dot_f32_avx2(int64_t n, float *s, const void *w, const void *a) {
+    FLOAT_DOT(float, f2f, {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+    })
+}
+
+void tn_dot_f16_avx2(int64_t n, float *s, const void *w, const void *a) {
+    FLOAT_DOT(uint16_t, h2f, {
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i)), _mm256_cvtph_ps(load128(y + i)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i + 8)), _mm256_cvtph_ps(load128(y + i + 8)), acc1);
+    })
+}
+
 /* bf16 -> f32 is a 16-bit shift: interleaving with zeros does it for 16 elements in two
  * instructions. The interleave permutes elements within each 128-bit half, the same way for both
  * operands, which a dot product does not mind. */
 void tn_dot_bf16_avx2(int64_t n, float *s, const void *w, const void *a) {
-    const uint16_t *x = w, *y = a;
     const __m256i z = _mm256_setzero_si256();
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32)
-        for (int k = 0; k < 2; k++) {
-            const __m256i xv = load256(x + i + 16 * k), yv = load256(y + i + 16 * k);
-            acc[2 * k] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, xv)),
-                                         _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, yv)), acc[2 * k]);
-            acc[2 * k + 1] = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, xv)),
-                                             _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, yv)), acc[2 * k + 1]);
-        }
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])));
-    for (; i < n; i++) sum += bf2f(x[i]) * bf2f(y[i]);
-    *s = sum;
+    FLOAT_DOT(uint16_t, bf2f, {
+        const __m256i xv = load256(x + i), yv = load256(y + i);
+        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, xv)),
+                               _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, yv)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, xv)),
+                               _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, yv)), acc1);
+    })
 }
 
 #endif
