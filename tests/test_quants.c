@@ -314,6 +314,7 @@ static void test_simd(void) {
     const int64_t nmax = 11011;
     float *tmp = malloc(nmax * sizeof *tmp), *wf = malloc(nmax * sizeof *wf), *af = malloc(nmax * sizeof *af);
     void *w = malloc(nmax * 4), *a = malloc(nmax * 4);
+    void *wshift = malloc(nmax * 4 + 64), *ashift = malloc(nmax * 4 + 64);
     double worst_scalar = 0, worst_simd = 0;
     int n_levels_run = 0;
     for (int ti = 0; ti < N_TYPES; ti++) {
@@ -364,6 +365,20 @@ static void test_simd(void) {
                     CHECK(fabs(sv - ss) <= tol, "%s %s n=%lld trial %d: %.9g vs scalar %.9g (tol %.3g)", info->name,
                           levels[l], (long long)n, trial, sv, ss, tol);
                     if (fabs(sv - ss) / (mag + 1e-30) > worst_simd) worst_simd = fabs(sv - ss) / (mag + 1e-30);
+                    if (info->block_size == 1) {
+                        /* the float kernels peel to an aligned weight pointer: try other alignments */
+                        const size_t esz = (size_t)info->type_size;
+                        for (int shift = 1; shift <= 5; shift += 2) {
+                            unsigned char *w2 = (unsigned char *)wshift + shift * esz;
+                            unsigned char *a2 = (unsigned char *)ashift + (6 - shift) * esz;
+                            memcpy(w2, w, n * esz);
+                            memcpy(a2, a, n * esz);
+                            float sv2 = NAN;
+                            f(n, &sv2, w2, a2);
+                            CHECK(fabs(sv2 - ss) <= tol, "%s %s n=%lld shifted by %d: %.9g vs scalar %.9g", info->name,
+                                  levels[l], (long long)n, shift, sv2, ss);
+                        }
+                    }
                 }
             }
     }
@@ -374,6 +389,8 @@ static void test_simd(void) {
     free(af);
     free(w);
     free(a);
+    free(wshift);
+    free(ashift);
 }
 
 /* ---- the llama.cpp-quantized tiny-llama files ---- */

@@ -89,50 +89,61 @@ static inline __m256i mxfp4_i32(const tn_block_mxfp4 *x, const tn_block_q8_0 *y)
 #define D8_E8M0(xp, yp) _mm256_mul_ps(tn_x86_e8m0x8(&(xp)->e, sizeof *(xp)), tn_x86_halves8(&(yp)->d, sizeof *(yp)))
 #define D1_E8M0(xp, yp) (tn_e8m0_to_f32_half((xp)->e) * h2f((yp)->d))
 
-#define GROUP8_DOT(xtype, ytype, i32fn, d8, d1)                                                   \
+/* Q4_1 / Q5_1 x Q8_1 also sum m (weight offset) * s (activation d * sum q) per block, in the same
+ * pass so the weight stream is read once. */
+#define NO_OFFSETS8(xp, yp)
+#define NO_OFFSETS1(xp, yp) 0
+#define OFFSETS8(xp, yp) accm = _mm256_fmadd_ps(tn_x86_halves8(&(xp)->m, sizeof *(xp)), tn_x86_halves8(&(yp)->s, sizeof *(yp)), accm);
+#define OFFSETS1(xp, yp) (h2f((xp)->m) * h2f((yp)->s))
+
+#define GROUP8_DOT(xtype, ytype, i32fn, d8, d1, offs8, offs1)                                     \
     const xtype *x = w;                                                                            \
     const ytype *y = a;                                                                            \
     const int64_t nb = n / 32;                                                                     \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                 \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), accm = _mm256_setzero_ps();     \
+    float tail = 0;                                                                                \
     int64_t i = 0;                                                                                 \
     for (; i + 8 <= nb; i += 8) {                                                                  \
         const __m256 d = d8(x + i, y + i);                                                         \
+        offs8(x + i, y + i)                                                                        \
         for (int k = 0; k < 8; k += 2) {                                                           \
             acc0 = _mm256_fmadd_ps(tn_x86_lane(d, k), _mm256_cvtepi32_ps(i32fn(x + i + k, y + i + k)), acc0); \
             acc1 = _mm256_fmadd_ps(tn_x86_lane(d, k + 1),                                          \
                                    _mm256_cvtepi32_ps(i32fn(x + i + k + 1, y + i + k + 1)), acc1); \
         }                                                                                          \
     }                                                                                              \
-    for (; i < nb; i++)                                                                            \
+    for (; i < nb; i++) {                                                                          \
         acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d1(x + i, y + i)), _mm256_cvtepi32_ps(i32fn(x + i, y + i)), acc0); \
-    float sum = hsum_ps(_mm256_add_ps(acc0, acc1));
+        tail += offs1(x + i, y + i);                                                               \
+    }                                                                                              \
+    const float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1), accm)) + tail;
 
 void tn_dot_q4_0_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q4_0, tn_block_q8_0, q4_0_i32, D8_F16, D1_F16)
+    GROUP8_DOT(tn_block_q4_0, tn_block_q8_0, q4_0_i32, D8_F16, D1_F16, NO_OFFSETS8, NO_OFFSETS1)
     *s = sum;
 }
 void tn_dot_q4_1_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q4_1, tn_block_q8_1, q4_1_i32, D8_F16, D1_F16)
-    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb);
+    GROUP8_DOT(tn_block_q4_1, tn_block_q8_1, q4_1_i32, D8_F16, D1_F16, OFFSETS8, OFFSETS1)
+    *s = sum;
 }
 void tn_dot_q5_0_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q5_0, tn_block_q8_0, q5_0_i32, D8_F16, D1_F16)
+    GROUP8_DOT(tn_block_q5_0, tn_block_q8_0, q5_0_i32, D8_F16, D1_F16, NO_OFFSETS8, NO_OFFSETS1)
     *s = sum;
 }
 void tn_dot_q5_1_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q5_1, tn_block_q8_1, q5_1_i32, D8_F16, D1_F16)
-    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb);
+    GROUP8_DOT(tn_block_q5_1, tn_block_q8_1, q5_1_i32, D8_F16, D1_F16, OFFSETS8, OFFSETS1)
+    *s = sum;
 }
 void tn_dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q8_0, tn_block_q8_0, q8_0_i32, D8_F16, D1_F16)
+    GROUP8_DOT(tn_block_q8_0, tn_block_q8_0, q8_0_i32, D8_F16, D1_F16, NO_OFFSETS8, NO_OFFSETS1)
     *s = sum;
 }
 void tn_dot_iq4_nl_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_i32, D8_F16, D1_F16)
+    GROUP8_DOT(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_i32, D8_F16, D1_F16, NO_OFFSETS8, NO_OFFSETS1)
     *s = sum;
 }
 void tn_dot_mxfp4_avx2(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_mxfp4, tn_block_q8_0, mxfp4_i32, D8_E8M0, D1_E8M0)
+    GROUP8_DOT(tn_block_mxfp4, tn_block_q8_0, mxfp4_i32, D8_E8M0, D1_E8M0, NO_OFFSETS8, NO_OFFSETS1)
     *s = sum;
 }
 

@@ -99,53 +99,59 @@ static inline __m512 pair_scale(__m512 d, int p) {
     return _mm512_permutexvar_ps(idx, d);
 }
 
-#define GROUP8_DOT(xtype, ytype, pairfn, d8, avx2_fn)                                             \
+/* Q4_1 / Q5_1 x Q8_1 also sum m (weight offset) * s (activation d * sum q) per block, in the same
+ * pass so the weight stream is read once. */
+#define NO_OFFSETS8(xp, yp)
+#define OFFSETS8(xp, yp) accm = _mm256_fmadd_ps(tn_x86_halves8(&(xp)->m, sizeof *(xp)), tn_x86_halves8(&(yp)->s, sizeof *(yp)), accm);
+
+#define GROUP8_DOT(xtype, ytype, pairfn, d8, offs8, avx2_fn)                                      \
     const xtype *x = w;                                                                            \
     const ytype *y = a;                                                                            \
     const int64_t nb = n / 32;                                                                     \
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                 \
+    __m256 accm = _mm256_setzero_ps();                                                             \
     int64_t i = 0;                                                                                 \
     for (; i + 8 <= nb; i += 8) {                                                                  \
         const __m512 d = _mm512_castps256_ps512(d8(x + i, y + i));                                 \
+        offs8(x + i, y + i)                                                                        \
         acc0 = _mm512_fmadd_ps(pair_scale(d, 0), _mm512_cvtepi32_ps(pairfn(x + i, y + i)), acc0); \
         acc1 = _mm512_fmadd_ps(pair_scale(d, 1), _mm512_cvtepi32_ps(pairfn(x + i + 2, y + i + 2)), acc1); \
         acc0 = _mm512_fmadd_ps(pair_scale(d, 2), _mm512_cvtepi32_ps(pairfn(x + i + 4, y + i + 4)), acc0); \
         acc1 = _mm512_fmadd_ps(pair_scale(d, 3), _mm512_cvtepi32_ps(pairfn(x + i + 6, y + i + 6)), acc1); \
     }                                                                                              \
-    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));                                   \
-    if (i < nb) {                                                                                  \
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) + tn_x86_hsum_ps(accm);           \
+    if (i < nb) { /* includes the tail blocks' offsets */                                          \
         float t;                                                                                   \
         avx2_fn(32 * (nb - i), &t, x + i, y + i);                                                  \
         sum += t;                                                                                  \
     }
 
 void tn_dot_q4_0_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q4_0, tn_block_q8_0, q4_0_pair, D8_F16, tn_dot_q4_0_avx2)
+    GROUP8_DOT(tn_block_q4_0, tn_block_q8_0, q4_0_pair, D8_F16, NO_OFFSETS8, tn_dot_q4_0_avx2)
     *s = sum;
 }
 void tn_dot_q4_1_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q4_1, tn_block_q8_1, q4_1_pair, D8_F16, tn_dot_q4_1_avx2)
-    /* the AVX2 tail included its own blocks' offsets */
-    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb - nb % 8);
+    GROUP8_DOT(tn_block_q4_1, tn_block_q8_1, q4_1_pair, D8_F16, OFFSETS8, tn_dot_q4_1_avx2)
+    *s = sum;
 }
 void tn_dot_q5_0_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q5_0, tn_block_q8_0, q5_0_pair, D8_F16, tn_dot_q5_0_avx2)
+    GROUP8_DOT(tn_block_q5_0, tn_block_q8_0, q5_0_pair, D8_F16, NO_OFFSETS8, tn_dot_q5_0_avx2)
     *s = sum;
 }
 void tn_dot_q5_1_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q5_1, tn_block_q8_1, q5_1_pair, D8_F16, tn_dot_q5_1_avx2)
-    *s = sum + tn_x86_offsets_dot((const uint8_t *)&x->m, sizeof *x, &y->s, sizeof *y, nb - nb % 8);
+    GROUP8_DOT(tn_block_q5_1, tn_block_q8_1, q5_1_pair, D8_F16, OFFSETS8, tn_dot_q5_1_avx2)
+    *s = sum;
 }
 void tn_dot_q8_0_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_q8_0, tn_block_q8_0, q8_0_pair, D8_F16, tn_dot_q8_0_avx2)
+    GROUP8_DOT(tn_block_q8_0, tn_block_q8_0, q8_0_pair, D8_F16, NO_OFFSETS8, tn_dot_q8_0_avx2)
     *s = sum;
 }
 void tn_dot_iq4_nl_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_pair, D8_F16, tn_dot_iq4_nl_avx2)
+    GROUP8_DOT(tn_block_iq4_nl, tn_block_q8_0, iq4_nl_pair, D8_F16, NO_OFFSETS8, tn_dot_iq4_nl_avx2)
     *s = sum;
 }
 void tn_dot_mxfp4_avx512(int64_t n, float *s, const void *w, const void *a) {
-    GROUP8_DOT(tn_block_mxfp4, tn_block_q8_0, mxfp4_pair, D8_E8M0, tn_dot_mxfp4_avx2)
+    GROUP8_DOT(tn_block_mxfp4, tn_block_q8_0, mxfp4_pair, D8_E8M0, NO_OFFSETS8, tn_dot_mxfp4_avx2)
     *s = sum;
 }
 

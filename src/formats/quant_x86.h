@@ -83,18 +83,4 @@ static inline __m256i tn_x86_iq4_xs_scales(uint16_t scales_h, const uint8_t *sca
     return _mm256_sub_epi32(_mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)), _mm256_set1_epi32(32));
 }
 
-/* Sum over nb blocks of m (the weight's fp16 offset) * s (the Q8_1 activation's fp16 d*sum(q)):
- * the Q4_1 / Q5_1 offset term of their dot products. */
-static inline float tn_x86_offsets_dot(const uint8_t *m, size_t mstride, const uint16_t *s, size_t sstride,
-                                       int64_t nb) {
-    const uint8_t *sb = (const uint8_t *)s;
-    __m256 acc = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= nb; i += 8)
-        acc = _mm256_fmadd_ps(tn_x86_halves8(m + i * mstride, mstride), tn_x86_halves8(sb + i * sstride, sstride), acc);
-    float sum = tn_x86_hsum_ps(acc);
-    for (; i < nb; i++) sum += tn_x86_h2f(tn_x86_rd16(m + i * mstride)) * tn_x86_h2f(tn_x86_rd16(sb + i * sstride));
-    return sum;
-}
-
 #endif
