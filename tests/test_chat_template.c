@@ -2,15 +2,20 @@
  * (system, user, assistant) equals the string written here by hand from the model card's
  * documented format (BOS left to the tokenizer); the generation prompt after a further user
  * message; template recognition from real/official template texts (Phi-3's is read from the
- * bundled phi-3 vocabulary); and the rendered Phi-3 prompt tokenizes to its special tokens. */
+ * bundled phi-3 vocabulary); the rendered Phi-3 prompt tokenizes to its special tokens; and the
+ * CLI: `tern chat -st` answers greedily exactly what `tern run` continues the rendered prompt
+ * with, and `tern tokenize --ids` gives transformers' ids for the reference prompt. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chat/chat_template.h"
 #include "check.h"
 #include "core/error.h"
 #include "formats/gguf.h"
 #include "formats/tokenizer.h"
+#include "testutil.h"
 
 #define SYS "You are a helpful assistant."
 #define USR "Hello!"
@@ -177,8 +182,63 @@ static void test_detect(void) {
     tn_gguf_close(g);
 }
 
+/* The commands, run as subprocesses (the binary under test: $TERN_BIN). */
+static void test_cli(void) {
+    static char out[65536], out2[65536];
+    char cmd[1024];
+    const char *bin = tt_tern_bin();
+    /* tiny-llama has no chat template and no ChatML tokens, so with parse_special or without the
+     * rendered ChatML prompt tokenizes the same: chat's greedy reply must equal run's greedy
+     * continuation of that prompt. */
+    snprintf(cmd, sizeof cmd,
+             "(%s chat -st -p 'Hello there' -sys 'Be brief.' --chat-template chatml --temp 0 "
+             "-n 12 2>/dev/null)",
+             bin);
+    int rc = tt_run(cmd, out, sizeof out);
+    char path[] = "/tmp/tern-chat-prompt-XXXXXX";
+    int fd = mkstemp(path);
+    const char *rendered = "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n"
+                           "Hello there<|im_end|>\n<|im_start|>assistant\n";
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    CHECK(f && fwrite(rendered, 1, strlen(rendered), f) == strlen(rendered), "write %s", path);
+    if (f) fclose(f);
+    snprintf(cmd, sizeof cmd, "(%s run -f %s --temp 0 -n 12 --no-display-prompt 2>/dev/null)", bin,
+             path);
+    int rc2 = tt_run(cmd, out2, sizeof out2);
+    remove(path);
+    CHECK(rc == 0 && rc2 == 0 && strlen(out) > 5 && strcmp(out, out2) == 0,
+          "chat -st == run on the rendered prompt:\n  chat '%s'\n  run  '%s'", out, out2);
+    /* single turn from stdin, and a missing template name */
+    snprintf(cmd, sizeof cmd, "printf 'Hi\\nagain\\n' | %s chat -st --temp 0 -n 4 2>&1", bin);
+    rc = tt_run(cmd, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, "no chat template") && strstr(out, "template chatml"),
+          "chat without a template falls back to chatml: %s", out);
+    snprintf(cmd, sizeof cmd, "%s chat -st -p hi --chat-template nonsense 2>&1", bin);
+    rc = tt_run(cmd, out, sizeof out);
+    CHECK(rc != 0 && strstr(out, "nonsense") && strstr(out, "llama3"), "bad --chat-template: %s",
+          out);
+    /* tokenize: transformers' ids for BOS + "ROMEO:" (models/tiny-llama/ref.json) */
+    char *ref = tn_test_read_file("models/tiny-llama/ref.json", NULL);
+    const char *p = ref ? strstr(ref, "\"greedy_prompt_ids\"") : NULL;
+    p = p ? strchr(p, '[') : NULL;
+    char want[128] = "";
+    for (size_t k = 0; p && *p && *p != ']' && k + 2 < sizeof want; p++)
+        if (*p != '\n' && *p != ' ') want[k++] = *p, want[k] = 0;
+    snprintf(cmd, sizeof cmd, "%s tokenize -p 'ROMEO:' --ids | tr -d ' \\n'", bin);
+    rc = tt_run(cmd, out, sizeof out);
+    size_t wl = strlen(want);
+    CHECK(rc == 0 && wl > 3 && strncmp(out, want, wl) == 0 && out[wl] == ']',
+          "tokenize --ids '%s' vs ref '%s]'", out, want);
+    snprintf(cmd, sizeof cmd, "%s tokenize -p 'ROMEO:' --no-bos", bin);
+    rc = tt_run(cmd, out, sizeof out);
+    CHECK(rc == 0 && strstr(out, " -> ' ROMEO'") && strstr(out, " -> ':'") && !strstr(out, "<s>"),
+          "tokenize pieces: %s", out);
+    free(ref);
+}
+
 int main(void) {
     test_formats();
     test_detect();
+    test_cli();
     return tn_test_done("test_chat_template");
 }
