@@ -32,7 +32,8 @@ typedef struct tn_weight {
     void *impl;       /* backend-owned copy (e.g. device memory), NULL if the host bytes are used */
 } tn_weight;
 
-/* One layer's K and V cache: n_cells rows each. Element types are tn_type numbers. */
+/* One layer's K and V cache: n_cells rows each. Element types are tn_type numbers or the
+ * TurboQuant cache types of src/kv/kv.h (row layouts and sizes there). */
 typedef struct tn_kv_layer {
     void *k;
     void *v;
@@ -40,6 +41,7 @@ typedef struct tn_kv_layer {
     int type_v;
     int64_t n_embd_k; /* n_head_kv * head_dim_k elements per cell */
     int64_t n_embd_v;
+    uint32_t rot_seed; /* TurboQuant rotation seed of this layer (tn_turbo_layer_seed) */
 } tn_kv_layer;
 
 /* Metadata of the batch being computed; the runtime fills it on the host, begin() makes it visible
