@@ -18,7 +18,7 @@ CFLAGS = $(CFLAGS_BASE) $(EXTRA_CFLAGS)
 # SIMD kernels live in files named *_avx2.c / *_avx512.c and get the matching target flags;
 # the rest of the library is built for the baseline x86-64 and dispatches at run time.
 AVX2_FLAGS = -mavx2 -mfma -mf16c
-AVX512_FLAGS = $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
+AVX512_FLAGS = $(AVX2_FLAGS) -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni
 
 LIB_SRC := $(shell find src -name '*.c' | sort)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

@@ -324,16 +324,18 @@ static inline int64_t head_to_32(const void *x, size_t elem, int64_t n) {
     return h < n ? h : n;
 }
 
-/* The variadic tail is the loop body for 16 elements at x + i, y + i. */
+/* The variadic tail is the loop body for 16 elements at x + i, y + i. Activations are F32 for
+ * every float weight format (see quant_float.c). */
 #define FLOAT_DOT(T, conv, ...)                                                                 \
-    const T *x = w, *y = a;                                                                        \
+    const T *x = w;                                                                                \
+    const float *y = a;                                                                            \
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                                 \
     float sum = 0;                                                                                 \
     int64_t i = 0;                                                                                 \
-    for (const int64_t head = head_to_32(x, sizeof(T), n); i < head; i++) sum += conv(x[i]) * conv(y[i]); \
+    for (const int64_t head = head_to_32(x, sizeof(T), n); i < head; i++) sum += conv(x[i]) * y[i]; \
     for (; i + 16 <= n; i += 16) __VA_ARGS__                                                       \
     sum += hsum_ps(_mm256_add_ps(acc0, acc1));                                                     \
-    for (; i < n; i++) sum += conv(x[i]) * conv(y[i]);                                             \
+    for (; i < n; i++) sum += conv(x[i]) * y[i];                                                   \
     *s = sum;
 
 static inline float f2f(float f) { return f; }
@@ -347,22 +349,20 @@ void tn_dot_f32_avx2(int64_t n, float *s, const void *w, const void *a) {
 
 void tn_dot_f16_avx2(int64_t n, float *s, const void *w, const void *a) {
     FLOAT_DOT(uint16_t, h2f, {
-        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i)), _mm256_cvtph_ps(load128(y + i)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i + 8)), _mm256_cvtph_ps(load128(y + i + 8)), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i)), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_cvtph_ps(load128(x + i + 8)), _mm256_loadu_ps(y + i + 8), acc1);
     })
 }
 
-/* bf16 -> f32 is a 16-bit shift: interleaving with zeros does it for 16 elements in two
- * instructions. The interleave permutes elements within each 128-bit half, the same way for both
- * operands, which a dot product does not mind. */
+/* bf16 -> f32 is a 16-bit shift of the zero-extended value. */
+static inline __m256 bf16x8(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load128(p)), 16));
+}
+
 void tn_dot_bf16_avx2(int64_t n, float *s, const void *w, const void *a) {
-    const __m256i z = _mm256_setzero_si256();
     FLOAT_DOT(uint16_t, bf2f, {
-        const __m256i xv = load256(x + i), yv = load256(y + i);
-        acc0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpacklo_epi16(z, xv)),
-                               _mm256_castsi256_ps(_mm256_unpacklo_epi16(z, yv)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_unpackhi_epi16(z, xv)),
-                               _mm256_castsi256_ps(_mm256_unpackhi_epi16(z, yv)), acc1);
+        acc0 = _mm256_fmadd_ps(bf16x8(x + i), _mm256_loadu_ps(y + i), acc0);
+        acc1 = _mm256_fmadd_ps(bf16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
     })
 }
 

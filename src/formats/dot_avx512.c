@@ -1,5 +1,5 @@
-/* AVX-512 (F, BW, VL, DQ, VNNI) dot products for every weight format; tn_dot_bf16_avx512bf16 also
- * needs AVX512_BF16. Only called after quant_dispatch.c checked the CPU.
+/* AVX-512 (F, BW, VL, DQ, VNNI) dot products for every weight format. Only called after
+ * quant_dispatch.c checked the CPU.
  *
  * Registers hold 64 weights: two 32-element blocks, or one 64-element slice of a K-quant
  * super-block. VNNI's vpdpbusd (unsigned x signed bytes, 4 products summed into int32 without
@@ -352,24 +352,25 @@ static inline int64_t head_to_64(const void *x, size_t elem, int64_t n) {
 }
 
 #define FLOAT_DOT(T, load, mload)                                                                  \
-    const T *x = w, *y = a;                                                                        \
+    const T *x = w;                                                                                \
+    const float *y = a; /* F32 activations for every float weight format (see quant_float.c) */  \
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                                 \
     const int64_t head = head_to_64(x, sizeof(T), n);                                              \
     int64_t i = 0;                                                                                 \
     while (i < head) {                                                                             \
         const int64_t k = head - i < 16 ? head - i : 16;                                           \
         const __mmask16 m = (__mmask16)((1u << k) - 1);                                            \
-        acc1 = _mm512_fmadd_ps(mload(m, x + i), mload(m, y + i), acc1);                            \
+        acc1 = _mm512_fmadd_ps(mload(m, x + i), mld_f32(m, y + i), acc1);                            \
         i += k;                                                                                    \
     }                                                                                              \
     for (; i + 32 <= n; i += 32) {                                                                 \
-        acc0 = _mm512_fmadd_ps(load(x + i), load(y + i), acc0);                                    \
-        acc1 = _mm512_fmadd_ps(load(x + i + 16), load(y + i + 16), acc1);                          \
+        acc0 = _mm512_fmadd_ps(load(x + i), ld_f32(y + i), acc0);                                    \
+        acc1 = _mm512_fmadd_ps(load(x + i + 16), ld_f32(y + i + 16), acc1);                          \
     }                                                                                              \
     while (i < n) {                                                                                \
         const int64_t k = n - i < 16 ? n - i : 16;                                                 \
         const __mmask16 m = (__mmask16)((1u << k) - 1);                                            \
-        acc0 = _mm512_fmadd_ps(mload(m, x + i), mload(m, y + i), acc0);                            \
+        acc0 = _mm512_fmadd_ps(mload(m, x + i), mld_f32(m, y + i), acc0);                            \
         i += k;                                                                                    \
     }                                                                                              \
     *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
@@ -390,26 +391,5 @@ static inline __m512 mld_bf16(__mmask16 m, const uint16_t *p) {
 void tn_dot_f32_avx512(int64_t n, float *s, const void *w, const void *a) { FLOAT_DOT(float, ld_f32, mld_f32) }
 void tn_dot_f16_avx512(int64_t n, float *s, const void *w, const void *a) { FLOAT_DOT(uint16_t, ld_f16, mld_f16) }
 void tn_dot_bf16_avx512(int64_t n, float *s, const void *w, const void *a) { FLOAT_DOT(uint16_t, ld_bf16, mld_bf16) }
-
-/* vdpbf16ps: 32 bf16 pairs per instruction, products exact in f32, accumulated in f32. */
-static inline __m512 dpbf16_masked(__m512 acc, const uint16_t *x, const uint16_t *y, int64_t k) {
-    const __mmask32 m = (__mmask32)((1ull << k) - 1);
-    return _mm512_dpbf16_ps(acc, (__m512bh)_mm512_maskz_loadu_epi16(m, x), (__m512bh)_mm512_maskz_loadu_epi16(m, y));
-}
-
-void tn_dot_bf16_avx512bf16(int64_t n, float *s, const void *w, const void *a) {
-    const uint16_t *x = w, *y = a;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    const int64_t head = head_to_64(x, 2, n);
-    int64_t i = 0;
-    if (head) acc1 = dpbf16_masked(acc1, x, y, head);
-    i = head;
-    for (; i + 64 <= n; i += 64) {
-        acc0 = _mm512_dpbf16_ps(acc0, (__m512bh)load512(x + i), (__m512bh)load512(y + i));
-        acc1 = _mm512_dpbf16_ps(acc1, (__m512bh)load512(x + i + 32), (__m512bh)load512(y + i + 32));
-    }
-    for (; i < n; i += 32) acc0 = dpbf16_masked(acc0, x + i, y + i, n - i < 32 ? n - i : 32);
-    *s = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
 
 #endif

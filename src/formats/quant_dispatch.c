@@ -35,8 +35,8 @@ enum { LEVEL_SCALAR = 0, LEVEL_AVX2 = 1, LEVEL_AVX512 = 2 };
 
 static const kernels table[TN_TYPE_COUNT] = {
     [TN_TYPE_F32] = {CONV(f32), TN_TYPE_F32, X86_DOTS(f32)},
-    [TN_TYPE_F16] = {CONV(f16), TN_TYPE_F16, X86_DOTS(f16)},
-    [TN_TYPE_BF16] = {CONV(bf16), TN_TYPE_BF16, X86_DOTS(bf16)},
+    [TN_TYPE_F16] = {CONV(f16), TN_TYPE_F32, X86_DOTS(f16)},
+    [TN_TYPE_BF16] = {CONV(bf16), TN_TYPE_F32, X86_DOTS(bf16)},
     [TN_TYPE_Q4_0] = {CONV(q4_0), TN_TYPE_Q8_0, X86_DOTS(q4_0)},
     [TN_TYPE_Q4_1] = {CONV(q4_1), TN_TYPE_Q8_1, X86_DOTS(q4_1)},
     [TN_TYPE_Q5_0] = {CONV(q5_0), TN_TYPE_Q8_0, X86_DOTS(q5_0)},
@@ -63,15 +63,13 @@ static const kernels *kernels_for(int type) {
 
 /* F16C is not tested: every CPU with AVX2 has it (and clang's __builtin_cpu_supports does not
  * know the name). */
-static int cpu_level(bool *has_bf16) {
-    *has_bf16 = false;
+static int cpu_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("avx512vnni")) {
-        *has_bf16 = __builtin_cpu_supports("avx512bf16");
         return LEVEL_AVX512;
     }
     if (avx2) return LEVEL_AVX2;
@@ -79,14 +77,13 @@ static int cpu_level(bool *has_bf16) {
     return LEVEL_SCALAR;
 }
 
-/* Bits 0-1: level, bit 2: AVX512_BF16 usable, bit 3: initialised. */
+/* Bits 0-1: level, bit 3: initialised. */
 static int level_state;
 
 static int simd_state(void) {
     int st = __atomic_load_n(&level_state, __ATOMIC_ACQUIRE);
     if (st & 8) return st;
-    bool bf16;
-    int level = cpu_level(&bf16);
+    int level = cpu_level();
     const char *env = getenv("TERN_SIMD");
     if (env && *env) {
         int want = strcmp(env, "scalar") == 0 ? LEVEL_SCALAR
@@ -94,7 +91,7 @@ static int simd_state(void) {
                                               : LEVEL_AVX512;
         if (want < level) level = want;
     }
-    st = level | (bf16 && level == LEVEL_AVX512 ? 4 : 0) | 8;
+    st = level | 8;
     __atomic_store_n(&level_state, st, __ATOMIC_RELEASE);
     return st;
 }
@@ -144,9 +141,6 @@ tn_vec_dot_fn tn_vec_dot(int type) {
     const kernels *k = kernels_for(type);
     if (!k) return NULL;
     int st = simd_state();
-#if defined(__x86_64__) || defined(__i386__)
-    if (type == TN_TYPE_BF16 && (st & 3) == LEVEL_AVX512 && (st & 4)) return tn_dot_bf16_avx512bf16;
-#endif
     for (int level = st & 3; level >= 0; level--)
         if (k->dot[level]) return k->dot[level];
     return NULL;
@@ -155,21 +149,16 @@ tn_vec_dot_fn tn_vec_dot(int type) {
 tn_vec_dot_fn tn_vec_dot_level(int type, const char *level) {
     const kernels *k = kernels_for(type);
     if (!k || !level) return NULL;
-    bool bf16;
-    const int cpu = cpu_level(&bf16);
+    const int cpu = cpu_level();
     int want;
     if (strcmp(level, "scalar") == 0)
         want = LEVEL_SCALAR;
     else if (strcmp(level, "avx2") == 0)
         want = LEVEL_AVX2;
-    else if (strcmp(level, "avx512") == 0 || strcmp(level, "avx512-nobf16") == 0)
+    else if (strcmp(level, "avx512") == 0)
         want = LEVEL_AVX512;
     else
         return NULL;
     if (want > cpu) return NULL;
-#if defined(__x86_64__) || defined(__i386__)
-    if (type == TN_TYPE_BF16 && want == LEVEL_AVX512 && bf16 && strcmp(level, "avx512") == 0)
-        return tn_dot_bf16_avx512bf16;
-#endif
     return k->dot[want];
 }

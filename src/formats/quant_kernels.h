@@ -63,7 +63,4 @@ TN_DECLARE_DOTS(iq4_nl)
 TN_DECLARE_DOTS(iq4_xs)
 TN_DECLARE_DOTS(mxfp4)
 
-/* The BF16 AVX-512 kernel needs AVX512_BF16 on top of the rest of the AVX-512 level. */
-void tn_dot_bf16_avx512bf16(TN_DOT_ARGS);
-
 #endif

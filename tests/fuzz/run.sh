@@ -24,7 +24,7 @@ for f in $(find src -name '*.c' | sort); do
     o="$out/obj/$(echo "$f" | tr / _).o"
     case "$f" in
     *_avx2.c) extra="-mavx2 -mfma -mf16c" ;;
-    *_avx512.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16" ;;
+    *_avx512.c) extra="-mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni" ;;
     *) extra="" ;;
     esac
     # shellcheck disable=SC2086
