@@ -15,11 +15,13 @@ SUM=$OUT/summary.txt
 : > "$SUM"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader | tee -a "$SUM"
 echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%FT%TZ)" | tee -a "$SUM"
+$B/bench/copy_bw | tee -a "$SUM"
+BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
 if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
-    timeout 300 $B/tests/test_cuda > "$OUT/test_cuda.log" 2>&1
+    timeout ${TEST_TIMEOUT:-300} $B/tests/test_cuda > "$OUT/test_cuda.log" 2>&1
     echo "test_cuda rc=$? : $(tail -1 "$OUT/test_cuda.log")" >> "$SUM"
     grep -E "FAIL|GPU-CPU|parity|prefill vs|greedy|poison|interleaved|600-token|unsupported|SKIP" "$OUT/test_cuda.log" | head -120
-    TN_TEST_CUDA_QUICK=1 timeout 400 compute-sanitizer --tool memcheck --leak-check no $B/tests/test_cuda > "$OUT/memcheck.log" 2>&1
+    [ "${MEMCHECK:-1}" = 1 ] && TN_TEST_CUDA_QUICK=1 timeout ${MEMCHECK_TIMEOUT:-400} compute-sanitizer --tool memcheck --leak-check no $B/tests/test_cuda > "$OUT/memcheck.log" 2>&1
     echo "memcheck rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1) $(tail -1 "$OUT/test_cuda.log" >/dev/null; grep 'checks' "$OUT/memcheck.log" | tail -1)" >> "$SUM"
     grep -m 20 -E "Invalid|ERROR|FAIL" "$OUT/memcheck.log"
 fi
@@ -28,9 +30,10 @@ if [ "$MODE" = bench ] || [ "$MODE" = all ]; then
     for sm in ${LIST//,/ }; do
         shape=${sm%%:*}; ft=${sm##*:}
         t0=$(date +%s)
-        timeout 400 $B/tern bench --synthetic "$shape" -w "$ft" -ngl 99 -p 512 -n 128 -r 5 > "$OUT/bench-$shape-$ft.log" 2>&1
+        args="--synthetic $shape -w $ft -ngl 99 ${BENCH_ARGS:--p 512 -n 128 -r 5} --bw ${BW:-4300}"
+        timeout ${BENCH_TIMEOUT:-400} $B/tern bench $args > "$OUT/bench-$shape-$ft.log" 2>&1
         rc=$?
-        echo "== tern bench --synthetic $shape -w $ft -ngl 99 -p 512 -n 128 -r 5  (rc $rc, $(( $(date +%s) - t0 )) s incl. generation)" >> "$SUM"
+        echo "== tern bench $args  (rc $rc, $(( $(date +%s) - t0 )) s incl. generation)" >> "$SUM"
         grep -E "^\|" "$OUT/bench-$shape-$ft.log" >> "$SUM" || tail -5 "$OUT/bench-$shape-$ft.log" >> "$SUM"
     done
 fi

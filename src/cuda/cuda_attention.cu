@@ -87,58 +87,105 @@ __device__ __forceinline__ void load8f(const void *cache, int type, int64_t i, f
     }
 }
 
-__device__ __forceinline__ float load1f(const void *cache, int type, int64_t i) {
-    return type == TN_TYPE_F16 ? __half2float(((const __half *)cache)[i]) : ((const float *)cache)[i];
-}
 
 /* ---- split-KV decode attention ----
  * grid (n_head / GB, n_split, n_tokens), 128 threads. A block takes GB query heads of one KV
- * head (GQA: the K/V rows are read once for all of them) and one slice of the cells. Thread t
- * scores cell c0 + t of each 128-cell tile; for the weighted V sum it owns dims t and t + 128. */
+ * head (GQA: the K/V rows are read once for all of them) and one slice of the cells, in tiles of
+ * 128 cells: thread t scores cell c0 + t (all HD/8 16-byte K loads issued back to back), then
+ * each warp accumulates every 4th group of 4 cells' V rows (lane owns HD/32 consecutive dims).
+ * With several splits, each block leaves (max, sum, unnormalized output) and the last block of a
+ * head group to finish (atomic counter, reset by that block) merges them, so there is no second
+ * launch. The block that writes a head group's final output can also quantize it (int8 items) for
+ * the output projection's mat-vec. */
 constexpr int AD_T = 128, AD_MAXG = 8;
 
-__global__ void __launch_bounds__(AD_T) k_attn_dec(float *out, const float *q, const tn_cu_attn a,
-                                                   int GB, const int32_t *tpos, const int32_t *tseq,
-                                                   const int32_t *cpos, const int32_t *cseq,
-                                                   const int32_t *meta, int n_split, float *part) {
-    __shared__ float qs[AD_MAXG * 256];
+template <int HD> struct vdims; /* lane's HD/32 consecutive dims of one f16 row */
+template <> struct vdims<32> {
+    static __device__ __forceinline__ void ld(const __half *p, float *v) { v[0] = __half2float(*p); }
+};
+template <> struct vdims<64> {
+    static __device__ __forceinline__ void ld(const __half *p, float *v) {
+        const float2 f = __half22float2(*(const __half2 *)p);
+        v[0] = f.x, v[1] = f.y;
+    }
+};
+template <> struct vdims<128> {
+    static __device__ __forceinline__ void ld(const __half *p, float *v) {
+        const uint2 u = *(const uint2 *)p;
+        const float2 a = __half22float2(*(const __half2 *)&u.x), b = __half22float2(*(const __half2 *)&u.y);
+        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+    }
+};
+template <> struct vdims<256> {
+    static __device__ __forceinline__ void ld(const __half *p, float *v) {
+        const uint4 u = *(const uint4 *)p;
+        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const float2 f = __half22float2(*(const __half2 *)&w[k]);
+            v[2 * k] = f.x, v[2 * k + 1] = f.y;
+        }
+    }
+};
+
+struct dec_args {
+    float *out;
+    const float *q;
+    int GB, n_split;
+    const int32_t *tpos, *tseq, *cpos, *cseq, *meta;
+    float *part;
+    unsigned *cnt;
+    int8_t *xq; /* optional: quantized copy of out (rows of n_head * hd) */
+    tn_cu_xmeta *xm;
+};
+
+template <int HD>
+__global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu_attn a) {
+    constexpr int DPL = HD / 32;
+    __shared__ __align__(16) float qs[AD_MAXG * HD];
     __shared__ float sc[AD_MAXG][AD_T];
     __shared__ int vis_s[AD_T];
     __shared__ float m_s[AD_MAXG], l_s[AD_MAXG], al_s[AD_MAXG];
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-    const int hd = a.head_dim, h0 = blockIdx.x * GB, G = a.n_head / a.n_head_kv, kvh = h0 / G;
-    const int split = blockIdx.y, t = blockIdx.z;
-    const int n_kv = meta[0];
+    __shared__ int last_s;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, GB = d.GB;
+    const int h0 = blockIdx.x * GB, G = a.n_head / a.n_head_kv, kvh = h0 / G;
+    const int split = blockIdx.y, t = blockIdx.z, n_split = d.n_split;
+    const int n_kv = d.meta[0];
     const int chunk = (n_kv + n_split - 1) / n_split;
     const int cb = split * chunk, ce = min(n_kv, cb + chunk);
-    const int my_pos = tpos[t], my_seq = tseq[t];
-    const int64_t qoff = ((int64_t)t * a.n_head + h0) * hd;
-    for (int i = tid; i < GB * hd; i += AD_T) qs[i] = q[qoff + i];
+    const int my_pos = d.tpos[t], my_seq = d.tseq[t];
+    const int64_t qoff = ((int64_t)t * a.n_head + h0) * HD;
+    for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[qoff + i];
     if (tid < AD_MAXG) {
         m_s[tid] = -INFINITY;
         l_s[tid] = 0.0f;
     }
-    float acc[AD_MAXG][2];
+    float acc[AD_MAXG][DPL];
 #pragma unroll
-    for (int g = 0; g < AD_MAXG; g++) acc[g][0] = acc[g][1] = 0.0f;
+    for (int g = 0; g < AD_MAXG; g++)
+#pragma unroll
+        for (int i = 0; i < DPL; i++) acc[g][i] = 0.0f;
     __syncthreads();
+    const int64_t kvoff = (int64_t)kvh * HD;
     for (int c0 = cb; c0 < ce; c0 += AD_T) {
         const int c = c0 + tid;
-        const bool vis = c < ce && cseq[c] == my_seq && cpos[c] >= 0 && cpos[c] <= my_pos;
+        const bool vis = c < ce && d.cseq[c] == my_seq && d.cpos[c] >= 0 && d.cpos[c] <= my_pos;
         float s[AD_MAXG];
 #pragma unroll
         for (int g = 0; g < AD_MAXG; g++) s[g] = 0.0f;
         if (vis) {
-            const int64_t kb = (int64_t)c * a.n_embd_k + (int64_t)kvh * hd;
-            for (int d = 0; d < hd; d += 8) {
+            const int64_t kb = (int64_t)c * a.n_embd_k + kvoff;
+#pragma unroll
+            for (int dd = 0; dd < HD; dd += 8) {
                 float kf[8];
-                load8f(a.k, a.type_k, kb + d, kf);
+                load8f(a.k, a.type_k, kb + dd, kf);
 #pragma unroll
                 for (int g = 0; g < AD_MAXG; g++) {
                     if (g >= GB) break;
-                    const float *qq = qs + g * hd + d;
-#pragma unroll
-                    for (int e = 0; e < 8; e++) s[g] += qq[e] * kf[e];
+                    const float4 q0 = *(const float4 *)(qs + g * HD + dd);
+                    const float4 q1 = *(const float4 *)(qs + g * HD + dd + 4);
+                    s[g] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] + q1.x * kf[4] +
+                            q1.y * kf[5] + q1.z * kf[6] + q1.w * kf[7];
                 }
             }
         }
@@ -176,68 +223,114 @@ __global__ void __launch_bounds__(AD_T) k_attn_dec(float *out, const float *q, c
 #pragma unroll
         for (int g = 0; g < AD_MAXG; g++) {
             if (g >= GB) break;
-            acc[g][0] *= al_s[g];
-            acc[g][1] *= al_s[g];
+            const float al = al_s[g];
+#pragma unroll
+            for (int i = 0; i < DPL; i++) acc[g][i] *= al;
         }
         const int n_here = min(AD_T, ce - c0);
-        for (int cc = 0; cc < n_here; cc++) {
-            if (!vis_s[cc]) continue;
-            const int64_t vb = (int64_t)(c0 + cc) * a.n_embd_v + (int64_t)kvh * hd;
-            const float v0 = tid < hd ? load1f(a.v, a.type_v, vb + tid) : 0.0f;
-            const float v1 = tid + AD_T < hd ? load1f(a.v, a.type_v, vb + tid + AD_T) : 0.0f;
+        for (int cc0 = 4 * warp; cc0 < n_here; cc0 += 16) {
+            float v[4][DPL];
+            bool ok[4];
 #pragma unroll
-            for (int g = 0; g < AD_MAXG; g++) {
-                if (g >= GB) break;
-                const float p = sc[g][cc];
-                acc[g][0] += p * v0;
-                acc[g][1] += p * v1;
+            for (int u = 0; u < 4; u++) {
+                const int cc = cc0 + u;
+                ok[u] = cc < n_here && vis_s[cc];
+                const int64_t vb = (int64_t)(c0 + cc) * a.n_embd_v + kvoff + lane * DPL;
+                if (ok[u]) {
+                    if (a.type_v == TN_TYPE_F16) {
+                        vdims<HD>::ld((const __half *)a.v + vb, v[u]);
+                    } else {
+#pragma unroll
+                        for (int i = 0; i < DPL; i++) v[u][i] = ((const float *)a.v)[vb + i];
+                    }
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                if (!ok[u]) continue;
+#pragma unroll
+                for (int g = 0; g < AD_MAXG; g++) {
+                    if (g >= GB) break;
+                    const float p = sc[g][cc0 + u];
+#pragma unroll
+                    for (int i = 0; i < DPL; i++) acc[g][i] += p * v[u][i];
+                }
             }
         }
         __syncthreads();
     }
-    for (int g = 0; g < GB; g++) {
-        const int h = h0 + g;
-        if (n_split == 1) {
-            const float l = l_s[g], inv = l > 0.0f ? 1.0f / l : 0.0f;
-            float *o = out + ((int64_t)t * a.n_head + h) * hd;
-            if (tid < hd) o[tid] = acc[g][0] * inv;
-            if (tid + AD_T < hd) o[tid + AD_T] = acc[g][1] * inv;
-        } else {
-            const int64_t slot = ((int64_t)t * a.n_head + h) * n_split + split;
-            const int64_t n_slots = (int64_t)gridDim.z * a.n_head * n_split;
-            if (tid == 0) {
-                part[2 * slot] = m_s[g];
-                part[2 * slot + 1] = l_s[g];
+    /* sum the four warps' partial outputs in shared memory (qs is free now) */
+    float *red = qs;
+    for (int w = 0; w < AD_T / 32; w++) {
+        if (warp == w)
+#pragma unroll
+            for (int g = 0; g < AD_MAXG; g++) {
+                if (g >= GB) break;
+#pragma unroll
+                for (int i = 0; i < DPL; i++) {
+                    const int idx = g * HD + lane * DPL + i;
+                    red[idx] = (w ? red[idx] : 0.0f) + acc[g][i];
+                }
             }
-            float *pa = part + 2 * n_slots + slot * hd;
-            if (tid < hd) pa[tid] = acc[g][0];
-            if (tid + AD_T < hd) pa[tid + AD_T] = acc[g][1];
+        __syncthreads();
+    }
+    const int64_t obase = ((int64_t)t * a.n_head + h0) * HD;
+    if (n_split > 1) {
+        const int64_t n_slots = (int64_t)gridDim.z * a.n_head * n_split;
+        for (int g = 0; g < GB; g++) {
+            const int64_t slot = ((int64_t)t * a.n_head + h0 + g) * n_split + split;
+            if (tid == 0) {
+                d.part[2 * slot] = m_s[g];
+                d.part[2 * slot + 1] = l_s[g];
+            }
+            for (int i = tid; i < HD; i += AD_T) d.part[2 * n_slots + slot * HD + i] = red[g * HD + i];
+        }
+        __threadfence();
+        __syncthreads();
+        if (tid == 0) {
+            unsigned *ctr = d.cnt + (int64_t)t * gridDim.x + blockIdx.x;
+            last_s = atomicAdd(ctr, 1u) == (unsigned)(n_split - 1);
+            if (last_s) *ctr = 0; /* ready for the next launch (graph replay) */
+        }
+        __syncthreads();
+        if (!last_s) return;
+        __threadfence();
+        /* merge: red[g][i] = sum_s acc_s * e^(m_s - M); l_s[g] = sum_s l_s * e^(m_s - M) */
+        for (int idx = tid; idx < GB * HD; idx += AD_T) {
+            const int g = idx / HD, i = idx % HD;
+            const int64_t s0 = ((int64_t)t * a.n_head + h0 + g) * n_split;
+            float M = -INFINITY;
+            for (int sp = 0; sp < n_split; sp++) M = fmaxf(M, __ldcg(d.part + 2 * (s0 + sp)));
+            float L = 0.0f, o = 0.0f;
+            for (int sp = 0; sp < n_split; sp++) {
+                const float m = __ldcg(d.part + 2 * (s0 + sp));
+                if (m == -INFINITY) continue;
+                const float w = expf(m - M);
+                L += __ldcg(d.part + 2 * (s0 + sp) + 1) * w;
+                o += __ldcg(d.part + 2 * n_slots + (s0 + sp) * HD + i) * w;
+            }
+            red[idx] = L > 0.0f ? o / L : 0.0f;
+        }
+    } else {
+        for (int idx = tid; idx < GB * HD; idx += AD_T) {
+            const float l = l_s[idx / HD];
+            red[idx] = l > 0.0f ? red[idx] / l : 0.0f;
         }
     }
-}
-
-/* grid (n_head, n_tokens), 128 threads: merges the splits' partial softmax sums. */
-__global__ void __launch_bounds__(128) k_attn_combine(float *out, const float *part, int n_head,
-                                                      int hd, int n_split) {
-    const int h = blockIdx.x, t = blockIdx.y, tid = threadIdx.x;
-    const int64_t n_slots = (int64_t)gridDim.y * n_head * n_split;
-    const int64_t s0 = ((int64_t)t * n_head + h) * n_split;
-    float M = -INFINITY;
-    for (int s = 0; s < n_split; s++) M = fmaxf(M, part[2 * (s0 + s)]);
-    float L = 0.0f, a0 = 0.0f, a1 = 0.0f;
-    for (int s = 0; s < n_split; s++) {
-        const float m = part[2 * (s0 + s)];
-        if (m == -INFINITY) continue;
-        const float w = expf(m - M);
-        L += part[2 * (s0 + s) + 1] * w;
-        const float *pa = part + 2 * n_slots + (s0 + s) * hd;
-        if (tid < hd) a0 += pa[tid] * w;
-        if (tid + 128 < hd) a1 += pa[tid + 128] * w;
+    __syncthreads();
+    for (int idx = tid; idx < GB * HD; idx += AD_T) d.out[obase + idx] = red[idx];
+    if (d.xq) { /* one thread per 32-value item of this head group */
+        const int64_t row_items = (int64_t)a.n_head * HD / 32;
+        for (int it = tid; it < GB * HD / 32; it += AD_T) {
+            int8_t qv[32];
+            tn_cu_xmeta m;
+            tn_cu_quant_item(red + it * 32, qv, &m);
+            int4 *dst = (int4 *)(d.xq + obase + it * 32);
+            dst[0] = *(const int4 *)qv;
+            dst[1] = *(const int4 *)(qv + 16);
+            d.xm[(int64_t)t * row_items + (obase - (int64_t)t * a.n_head * HD) / 32 + it] = m;
+        }
     }
-    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    float *o = out + ((int64_t)t * n_head + h) * hd;
-    if (tid < hd) o[tid] = a0 * inv;
-    if (tid + 128 < hd) o[tid + 128] = a1 * inv;
 }
 
 /* ---- tensor-core prefill attention ----
@@ -477,9 +570,12 @@ void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const 
 
 bool tn_cu_attn_use_prefill(const tn_cu_attn *a, int32_t n_tokens) {
     const int G = a->n_head / a->n_head_kv;
+    return n_tokens > TN_CU_MAX_NR && AP_ROWS % G == 0;
+}
+
+bool tn_cu_attn_supported(const tn_cu_attn *a) {
     const int hd = a->head_dim;
-    return n_tokens > TN_CU_MAX_NR && AP_ROWS % G == 0 &&
-           (hd == 32 || hd == 64 || hd == 128 || hd == 256);
+    return hd == 32 || hd == 64 || hd == 128 || hd == 256;
 }
 
 size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
@@ -488,7 +584,7 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
 }
 
 void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
-                     int32_t n_tokens, int n_split) {
+                     int32_t n_tokens, int n_split, int8_t *xq, tn_cu_xmeta *xm) {
     if (tn_cu_attn_use_prefill(a, n_tokens)) {
         switch (a->head_dim) {
         case 32: launch_pre<32>(ex, out, q, a, n_tokens); break;
@@ -497,14 +593,18 @@ void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_att
         default: launch_pre<256>(ex, out, q, a, n_tokens); break;
         }
         tn_cu_check(ex, "attention (prefill)");
+        if (xq) tn_cu_quantize(ex, out, n_tokens, (int64_t)a->n_head * a->head_dim, xq, xm);
         return;
     }
     const int GB = dec_group(a);
+    dec_args d = {out, q, GB, n_split, ex->d_pos, ex->d_seq, ex->d_cpos, ex->d_cseq, ex->d_meta,
+                  ex->part, ex->cnt, xq, xm};
     dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
-    k_attn_dec<<<grid, AD_T, 0, ex->st>>>(out, q, *a, GB, ex->d_pos, ex->d_seq, ex->d_cpos,
-                                          ex->d_cseq, ex->d_meta, n_split, ex->part);
-    if (!tn_cu_check(ex, "attention (decode)") || n_split == 1) return;
-    dim3 g2((unsigned)a->n_head, (unsigned)n_tokens);
-    k_attn_combine<<<g2, 128, 0, ex->st>>>(out, ex->part, a->n_head, a->head_dim, n_split);
-    tn_cu_check(ex, "attention (combine)");
+    switch (a->head_dim) {
+    case 32: k_attn_dec<32><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
+    case 64: k_attn_dec<64><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
+    case 128: k_attn_dec<128><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
+    default: k_attn_dec<256><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
+    }
+    tn_cu_check(ex, "attention (decode)");
 }

@@ -142,6 +142,7 @@ static void cu_exec_free(tn_exec *e) {
     cudaFree(ex->xh);
     cudaFree(ex->wh);
     cudaFree(ex->part);
+    cudaFree(ex->cnt);
     if (ex->h_pin) cudaFreeHost(ex->h_pin);
     if (ex->h_read) cudaFreeHost(ex->h_read);
     if (ex->blas) cublasDestroy(ex->blas);
@@ -219,6 +220,13 @@ static bool grow(tn_cu_exec *ex, void **buf, size_t *cap, size_t bytes) {
         return false;
     }
     *cap = n;
+    return true;
+}
+
+static bool grow_zeroed(tn_cu_exec *ex, void **buf, size_t *cap, size_t bytes) {
+    if (*cap >= bytes) return true;
+    if (!grow(ex, buf, cap, bytes)) return false;
+    if (cudaMemsetAsync(*buf, 0, *cap, ex->st) != cudaSuccess) return tn_cu_check(ex, "memset");
     return true;
 }
 
@@ -387,6 +395,10 @@ static bool attn_params(tn_cu_exec *ex, const tn_attn_params *p, const tn_kv_lay
                    p->head_dim, p->n_rot, p->n_head, p->n_head_kv);
         return false;
     }
+    if (!(p->head_dim == 32 || p->head_dim == 64 || p->head_dim == 128 || p->head_dim == 256)) {
+        tn_cu_fail(ex, "CUDA attention: head_dim %d is not supported (32, 64, 128, 256)", p->head_dim);
+        return false;
+    }
     if ((kv->type_k != TN_TYPE_F16 && kv->type_k != TN_TYPE_F32) ||
         (kv->type_v != TN_TYPE_F16 && kv->type_v != TN_TYPE_F32)) {
         tn_cu_fail(ex, "CUDA attention: KV cache types %s/%s are not supported (f16, f32)",
@@ -438,10 +450,11 @@ static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_lay
     op->x = q;
     op->at = at;
     op->n_rows = ex->n_tokens;
-    /* KV splits grow with the cache (a new graph per power of two, each split ~256 cells) */
+    /* KV splits grow with the cache (a new graph per power of two, <= 64 cells per split until
+     * 32 splits): enough blocks to hide latency at short depth, bounded merge work at long */
     int n_split = 1;
     if (!tn_cu_attn_use_prefill(&at, ex->n_tokens))
-        while (n_split < 32 && ex->n_kv > n_split * 256) n_split *= 2;
+        while (n_split < 32 && ex->n_kv > n_split * 64) n_split *= 2;
     op->n_split = n_split;
 }
 
@@ -474,7 +487,7 @@ static bool group_needs_quant(const tn_cu_op *ops, int i, int j) {
 }
 
 static bool ensure_scratch(tn_cu_exec *ex) {
-    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0;
+    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0, cnt = 0;
     for (int i = 0; i < ex->n_ops; i++) {
         const tn_cu_op *op = &ex->ops[i];
         if (op->kind == TN_CU_OP_MATMUL) {
@@ -490,11 +503,17 @@ static bool ensure_scratch(tn_cu_exec *ex) {
         } else if (op->kind == TN_CU_OP_ATTN) {
             size_t p = tn_cu_attn_scratch(&op->at, (int32_t)op->n_rows, op->n_split) * sizeof(float);
             if (p > part) part = p;
+            size_t c = (size_t)op->n_rows * (size_t)op->at.n_head * sizeof(unsigned);
+            if (op->n_split > 1 && c > cnt) cnt = c;
+            /* the attention output may be quantized for the next mat-vec */
+            size_t nq = (size_t)op->n_rows * (size_t)op->at.n_head * (size_t)op->at.head_dim;
+            if (op->n_rows <= TN_CU_MAX_NR && nq > xq) xq = nq;
+            if (op->n_rows <= TN_CU_MAX_NR && nq / 32 * sizeof(tn_cu_xmeta) > xm) xm = nq / 32 * sizeof(tn_cu_xmeta);
         }
     }
     return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) && grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
            grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) && grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
-           grow(ex, (void **)&ex->part, &ex->part_cap, part);
+           grow(ex, (void **)&ex->part, &ex->part_cap, part) && grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt);
 }
 
 /* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
@@ -601,10 +620,22 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
             i++;
             break;
-        case TN_CU_OP_ATTN:
-            tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split);
+        case TN_CU_OP_ATTN: {
+            /* decode: the attention kernel quantizes its output for the output projection */
+            bool q = false;
+            if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
+                ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR &&
+                ops[i + 1].w->n_in == (int64_t)op->at.n_head * op->at.head_dim)
+                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
+            tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
+                            q ? ex->xq : NULL, q ? ex->xm : NULL);
             i++;
+            if (q) {
+                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
+                continue;
+            }
             break;
+        }
         case TN_CU_OP_GET_ROWS:
             tn_cu_get_rows(ex, op->out, op->x, op->dim, (int32_t)op->n_rows);
             i++;

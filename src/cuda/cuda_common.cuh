@@ -118,6 +118,8 @@ typedef struct tn_cu_exec {
     size_t wh_cap;
     float *part;
     size_t part_cap;
+    unsigned *cnt; /* split-KV arrival counters, zero between launches */
+    size_t cnt_cap;
     tn_cu_graph graphs[TN_CU_MAX_GRAPHS];
     uint64_t clock;
 } tn_cu_exec;
@@ -162,8 +164,11 @@ enum { TN_CU_WH_CHUNK = 8 << 20 };
 /* cuda_attention.cu */
 void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const tn_cu_attn *a,
                       int32_t n_tokens);
+/* xq/xm (optional, decode only): also write the int8 items of out for the next mat-vec. */
 void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
-                     int32_t n_tokens, int n_split);
+                     int32_t n_tokens, int n_split, int8_t *xq, tn_cu_xmeta *xm);
+/* head_dim 32, 64, 128 or 256 */
+bool tn_cu_attn_supported(const tn_cu_attn *a);
 /* Floats of ex->part an attention launch needs. */
 size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split);
 /* Whether the tensor-core prefill kernel handles this shape (else the decode kernel is used). */
