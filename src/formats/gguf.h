@@ -113,6 +113,13 @@ int tn_gguf_writer_set_arr_str(tn_gguf_writer *w, const char *key, const char *c
 int tn_gguf_writer_copy_kv(tn_gguf_writer *w, const tn_gguf *src);
 int tn_gguf_writer_add_tensor(tn_gguf_writer *w, const char *name, int type, int n_dims,
                               const int64_t *ne, const void *data, size_t nbytes);
+/* A tensor whose data is produced at write time, one tensor in memory at a time (converters):
+ * fill(user, index of the tensor in the writer, dst, nbytes) writes exactly nbytes to dst and
+ * returns 0, or returns -1 with an error set, which aborts the write (nothing is left behind). */
+typedef int (*tn_gguf_fill_fn)(void *user, size_t index, void *dst, size_t nbytes);
+int tn_gguf_writer_add_tensor_fill(tn_gguf_writer *w, const char *name, int type, int n_dims,
+                                   const int64_t *ne, size_t nbytes, tn_gguf_fill_fn fill,
+                                   void *user);
 int tn_gguf_writer_write(tn_gguf_writer *w, const char *path, tn_progress_fn progress, void *user);
 
 #endif

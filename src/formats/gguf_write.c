@@ -30,6 +30,8 @@ typedef struct {
     int64_t ne[TN_GGUF_MAX_DIMS];
     const void *data;
     size_t nbytes;
+    tn_gguf_fill_fn fill; /* when set, produces the data at write time (data is NULL) */
+    void *fill_user;
 } wtensor;
 
 struct tn_gguf_writer {
@@ -212,8 +214,8 @@ int tn_gguf_writer_copy_kv(tn_gguf_writer *w, const tn_gguf *src) {
     return 0;
 }
 
-int tn_gguf_writer_add_tensor(tn_gguf_writer *w, const char *name, int type, int n_dims,
-                              const int64_t *ne, const void *data, size_t nbytes) {
+static int add_tensor(tn_gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne,
+                      const void *data, size_t nbytes, tn_gguf_fill_fn fill, void *fill_user) {
     if (!w || !name) return tn_set_error("gguf writer: add_tensor with NULL argument");
     size_t len = strlen(name);
     if (len == 0 || len >= MAX_NAME)
@@ -243,7 +245,9 @@ int tn_gguf_writer_add_tensor(tn_gguf_writer *w, const char *name, int type, int
                             ", %" PRId64 ", %" PRId64 ", %" PRId64 "] of %s needs %" PRIu64 "%s",
                             name, nbytes, t.ne[0], t.ne[1], t.ne[2], t.ne[3], ti->name, expect,
                             ovf ? " (overflow)" : "");
-    if (nbytes && !data) return tn_set_error("gguf writer: tensor '%s': NULL data", name);
+    if (nbytes && !data && !fill) return tn_set_error("gguf writer: tensor '%s': NULL data", name);
+    t.fill = fill;
+    t.fill_user = fill_user;
     for (size_t i = 0; i < w->n_t; i++)
         if (strcmp(w->ts[i].name, name) == 0)
             return tn_set_error("gguf writer: duplicate tensor name '%s'", name);
@@ -258,6 +262,18 @@ int tn_gguf_writer_add_tensor(tn_gguf_writer *w, const char *name, int type, int
         return tn_set_error("gguf writer: out of memory for tensor '%s'", name);
     w->ts[w->n_t++] = t;
     return 0;
+}
+
+int tn_gguf_writer_add_tensor(tn_gguf_writer *w, const char *name, int type, int n_dims,
+                              const int64_t *ne, const void *data, size_t nbytes) {
+    return add_tensor(w, name, type, n_dims, ne, data, nbytes, NULL, NULL);
+}
+
+int tn_gguf_writer_add_tensor_fill(tn_gguf_writer *w, const char *name, int type, int n_dims,
+                                   const int64_t *ne, size_t nbytes, tn_gguf_fill_fn fill,
+                                   void *user) {
+    if (!fill) return tn_set_error("gguf writer: tensor '%s': NULL fill function", name ? name : "");
+    return add_tensor(w, name, type, n_dims, ne, NULL, nbytes, fill, user);
 }
 
 /* ---- output ---- */
@@ -348,9 +364,19 @@ static int write_body(const tn_gguf_writer *w, out_file *o, size_t align, size_t
         off += t->nbytes + pad_to(t->nbytes, align);
     }
     if (w->n_t && out_zeros(o, pad_to(header, align))) return -1;
-    for (size_t i = 0; i < w->n_t; i++)
-        if (out(o, w->ts[i].data, w->ts[i].nbytes) || out_zeros(o, pad_to(w->ts[i].nbytes, align)))
+    for (size_t i = 0; i < w->n_t; i++) {
+        const wtensor *t = &w->ts[i];
+        if (t->fill) { /* one tensor's data in memory at a time */
+            void *buf = malloc(t->nbytes ? t->nbytes : 1);
+            if (!buf) return tn_set_error("%s: out of memory for tensor '%s'", o->path, t->name);
+            int rc = t->fill(t->fill_user, i, buf, t->nbytes) ? -1 : out(o, buf, t->nbytes);
+            free(buf);
+            if (rc) return -1;
+        } else if (out(o, t->data, t->nbytes)) {
             return -1;
+        }
+        if (out_zeros(o, pad_to(t->nbytes, align))) return -1;
+    }
     return flush(o);
 }
 
