@@ -204,7 +204,7 @@ static int feed_text(chat_session *s, const char *text, size_t len) {
 static int add_bytes(char **s, size_t *n, const char *b, size_t len) {
     char *p = realloc(*s, *n + len + 1);
     if (!p) return -1;
-    memcpy(p + *n, b, len);
+    if (len) memcpy(p + *n, b, len); /* b may be NULL when len is 0 */
     *s = p, *n += len, p[*n] = 0;
     return 0;
 }
@@ -218,8 +218,10 @@ static int turn(chat_session *s, const char *user) {
         return -1;
     }
     size_t full_len = strlen(full);
-    size_t from = s->fed_len <= full_len && memcmp(full, s->fed, s->fed_len) == 0 ? s->fed_len
-                                                                                   : s->prev_len;
+    /* fed_len == 0 first: s->fed is NULL before the first turn (memcmp of NULL is undefined) */
+    size_t from = s->fed_len == 0 || (s->fed_len <= full_len && memcmp(full, s->fed, s->fed_len) == 0)
+                      ? s->fed_len
+                      : s->prev_len;
     if (from > full_len) from = full_len;
     if (s->o->verbose) fprintf(stderr, "[prompt]%s[/prompt]\n", full + from);
     int rc = feed_text(s, full + from, full_len - from);
