@@ -341,7 +341,7 @@ int conv_plan_tensors(conv *c) {
         if (t->n_dims == 1) rows = t->ne[0];
         const conv_hparams *h = &c->hp;
         bool bad = false;
-        if (t->xf == XF_PERMUTE_QK) bad = rows % (2 * t->xa) != 0;
+        if (t->xf == XF_PERMUTE_QK) bad = rows != t->xa * h->head_dim || h->head_dim % 2;
         if (t->xf == XF_VHEAD_ROWS || t->xf == XF_NEG_EXP)
             bad = rows != t->xoff + h->lin_nv * (t->xa ? t->xa : 1);
         if (t->xf == XF_VHEAD_COLS) bad = t->ne[0] != h->lin_nv * t->xa;
