@@ -81,9 +81,10 @@ run: $(BUILD)/tern
 test: $(BUILD)/tern $(TEST_BIN)
 	TERN_BIN=$(BUILD)/tern sh tests/run.sh $(BUILD)/tests
 
-# Coverage-guided fuzzing of the GGUF reader (clang + libFuzzer), SECONDS=300 by default.
+# Coverage-guided fuzzing (clang + libFuzzer), SECONDS=300 by default; FUZZ_TARGET=gguf (the GGUF
+# reader, default) or tokenizer (encoder/decoder on every test vocabulary).
 fuzz:
-	sh tests/fuzz/run.sh $(or $(SECONDS),300)
+	sh tests/fuzz/run.sh $(or $(SECONDS),300) $(or $(FUZZ_TARGET),gguf)
 
 format:
 	clang-format -i $(LIB_SRC) $(TOOL_SRC) $(TEST_SRC) $(shell find src include tools tests -name '*.h')

@@ -4,13 +4,17 @@
  * what to compare on a shared, busy machine). Built by hand, not by the Makefile:
  *   make BUILD=build-x build-x/libtern.a
  *   cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o build-x/bench_tokenizer bench/bench_tokenizer.c \
- *      build-x/libtern.a -lm -lpthread
- *   build-x/bench_tokenizer [model.gguf] [text] [reps] */
+ *      build-x/libtern.a -lm -lpthread -lpcre2-8
+ *   build-x/bench_tokenizer [model.gguf] [text] [reps] [pre]
+ * pre: a tokenizer.ggml.pre value to use instead of the file's (a byte-level BPE vocabulary is
+ * re-written with it to a temporary file first), for pre-tokenizers without a vocabulary file of
+ * their own (llama-bpe, qwen2). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "formats/gguf.h"
@@ -54,8 +58,25 @@ int main(int argc, char **argv) {
     }
     fclose(f);
 
+    char tmp_path[] = "/tmp/bench-tok-XXXXXX";
+    if (argc > 4) {
+        tn_gguf *src = tn_gguf_open(model);
+        int fd = mkstemp(tmp_path);
+        tn_gguf_writer *w = tn_gguf_writer_new();
+        if (!src || fd < 0 || !w || tn_gguf_writer_copy_kv(w, src) ||
+            tn_gguf_writer_set_str(w, "tokenizer.ggml.pre", argv[4]) ||
+            tn_gguf_writer_write(w, tmp_path, NULL, NULL)) {
+            fprintf(stderr, "cannot re-write %s with pre %s: %s\n", model, argv[4], tn_last_error());
+            return 1;
+        }
+        close(fd);
+        tn_gguf_writer_free(w);
+        tn_gguf_close(src);
+        printf("(pre-tokenizer %s instead of the file's)\n", argv[4]);
+    }
     double t0 = now();
-    tn_gguf *g = tn_gguf_open(model);
+    tn_gguf *g = tn_gguf_open(argc > 4 ? tmp_path : model);
+    if (argc > 4) remove(tmp_path); /* the mapping stays valid */
     tn_vocab *v = g ? tn_vocab_load(g) : NULL;
     double t_load = now() - t0;
     if (!v) {

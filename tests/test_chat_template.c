@@ -4,7 +4,7 @@
  * message; template recognition from real/official template texts (Phi-3's is read from the
  * bundled phi-3 vocabulary); the rendered Phi-3 prompt tokenizes to its special tokens; and the
  * CLI: `tern chat -st` answers greedily exactly what `tern run` continues the rendered prompt
- * with, and `tern tokenize --ids` gives transformers' ids for the reference prompt. */
+ * with, interactive `tern chat` answers two stdin messages in turn feeding only unseen text, and `tern tokenize --ids` gives transformers' ids for the reference prompt. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +208,31 @@ static void test_cli(void) {
     remove(path);
     CHECK(rc == 0 && rc2 == 0 && strlen(out) > 5 && strcmp(out, out2) == 0,
           "chat -st == run on the rendered prompt:\n  chat '%s'\n  run  '%s'", out, out2);
+    /* interactive: two messages on stdin give two replies; the first is the single-turn answer
+     * above, and the second turn feeds only the text the cache has not seen (the end of the
+     * reply's turn and the new user turn), not the whole conversation again */
+    static char first[4096], prompts[65536];
+    snprintf(first, sizeof first, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "(printf 'Hello there\\nTell me more\\n' | %s chat -sys 'Be brief.' "
+             "--chat-template chatml --temp 0 -n 12 2>/dev/null)",
+             bin);
+    rc = tt_run(cmd, out, sizeof out);
+    size_t fl = strlen(first);
+    CHECK(rc == 0 && fl > 5 && strncmp(out, first, fl) == 0 && strlen(out) > fl + 2 &&
+              out[strlen(out) - 1] == '\n',
+          "interactive: first reply == single-turn reply, then a second reply:\n  '%s'", out);
+    snprintf(cmd, sizeof cmd,
+             "(printf 'Hello there\\nTell me more\\n' | %s chat -sys 'Be brief.' "
+             "--chat-template chatml --temp 0 -n 12 --verbose-prompt 2>&1 >/dev/null)",
+             bin);
+    rc = tt_run(cmd, prompts, sizeof prompts);
+    CHECK(rc == 0 &&
+              strstr(prompts, "[prompt]<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n"
+                              "Hello there<|im_end|>\n<|im_start|>assistant\n[/prompt]") &&
+              strstr(prompts, "[prompt]<|im_end|>\n<|im_start|>user\nTell me more<|im_end|>\n"
+                              "<|im_start|>assistant\n[/prompt]"),
+          "interactive: prompt text fed per turn:\n%s", prompts);
     /* single turn from stdin, and a missing template name */
     snprintf(cmd, sizeof cmd, "printf 'Hi\\nagain\\n' | %s chat -st --temp 0 -n 4 2>&1", bin);
     rc = tt_run(cmd, out, sizeof out);
@@ -233,6 +258,19 @@ static void test_cli(void) {
     rc = tt_run(cmd, out, sizeof out);
     CHECK(rc == 0 && strstr(out, " -> ' ROMEO'") && strstr(out, " -> ':'") && !strstr(out, "<s>"),
           "tokenize pieces: %s", out);
+    /* special-token texts become their tokens by default (llama-tokenize), not with
+     * --no-parse-special: Phi-3's <|user|> is 32010, BOS 1 */
+    snprintf(cmd, sizeof cmd, "%s tokenize -m tests/data/vocab/ggml-vocab-phi-3.gguf -p '<|user|>' --ids",
+             bin);
+    rc = tt_run(cmd, out, sizeof out);
+    CHECK(rc == 0 && strcmp(out, "[1, 32010]\n") == 0, "tokenize parses specials: %s", out);
+    snprintf(cmd, sizeof cmd,
+             "%s tokenize -m tests/data/vocab/ggml-vocab-phi-3.gguf -p '<|user|>' --ids "
+             "--no-parse-special",
+             bin);
+    rc = tt_run(cmd, out, sizeof out);
+    CHECK(rc == 0 && !strstr(out, "32010") && strncmp(out, "[1, ", 4) == 0,
+          "tokenize --no-parse-special: %s", out);
     free(ref);
 }
 

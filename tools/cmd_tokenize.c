@@ -18,7 +18,9 @@ static void usage(FILE *f) {
                "  --stdin               read the text from standard input\n"
                "  --ids                 print only the ids, as [1, 2, 3]\n"
                "  --no-bos              do not add BOS even if the vocabulary asks for it\n"
-               "  --parse-special       match special-token texts (<|im_start|>, </s>, ...) in the text\n"
+               "  --no-parse-special    take special-token texts (<|im_start|>, </s>, ...) as plain\n"
+               "                        text (by default they become their tokens, as in\n"
+               "                        llama-tokenize; --parse-special is accepted too)\n"
                "  --show-count          print the number of tokens at the end\n"
                "  -h, --help            this text\n");
 }
@@ -47,7 +49,7 @@ static char *read_stdin(size_t *n) {
 
 int cmd_tokenize(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *file = NULL;
-    bool from_stdin = false, ids_only = false, no_bos = false, parse_special = false,
+    bool from_stdin = false, ids_only = false, no_bos = false, parse_special = true,
          show_count = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -69,6 +71,8 @@ int cmd_tokenize(int argc, char **argv) {
             no_bos = true;
         } else if (!strcmp(a, "--parse-special")) {
             parse_special = true;
+        } else if (!strcmp(a, "--no-parse-special")) {
+            parse_special = false;
         } else if (!strcmp(a, "--show-count")) {
             show_count = true;
         } else {

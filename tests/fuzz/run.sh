@@ -1,12 +1,20 @@
 #!/bin/sh
-# Builds the GGUF fuzzer (tests/fuzz/fuzz_gguf.c) with clang's libFuzzer + ASan + UBSan against
-# the library sources compiled with the same flags, then runs it for SECONDS (default 300).
-#   sh tests/fuzz/run.sh [SECONDS]
-# Output goes to $FUZZ_BUILD (default build-fuzz): the growing corpus in corpus/, crash inputs in
-# crashes/. Seeds come from tests/data/gguf/corpus (read only). Needs clang with compiler-rt
+# Builds a fuzzer (tests/fuzz/fuzz_TARGET.c: gguf, the default, or tokenizer) with clang's
+# libFuzzer + ASan + UBSan against the library sources compiled with the same flags, then runs it
+# for SECONDS (default 300).
+#   sh tests/fuzz/run.sh [SECONDS] [gguf|tokenizer]
+# Output goes to $FUZZ_BUILD (default build-fuzz): the growing corpus in corpus/ (gguf) or
+# corpus-tokenizer/, crash inputs in crashes/. Seeds (read only): tests/data/gguf/corpus or
+# tests/data/tok-fuzz. Needs clang with compiler-rt
 # (Debian/Ubuntu: apt-get update && apt-get install -y clang).
 set -eu
 secs=${1:-300}
+target=${2:-gguf}
+case "$target" in
+gguf) seeds=tests/data/gguf/corpus corpus=corpus dict=tests/fuzz/gguf.dict max_len=65536 ;;
+tokenizer) seeds=tests/data/tok-fuzz corpus=corpus-tokenizer dict=tests/fuzz/tok.dict max_len=4096 ;;
+*) echo "unknown fuzz target '$target' (gguf, tokenizer)" >&2; exit 1 ;;
+esac
 cd "$(dirname "$0")/../.."
 out=${FUZZ_BUILD:-build-fuzz}
 CLANG=${CLANG:-clang}
@@ -14,9 +22,9 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
     echo "clang not found: apt-get update && apt-get install -y clang" >&2
     exit 1
 fi
-flags="-std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -fno-omit-frame-pointer
+flags="-std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -Isrc -Itests -fno-omit-frame-pointer
        -fsanitize=address,undefined -fno-sanitize-recover=undefined"
-mkdir -p "$out/obj" "$out/corpus" "$out/crashes"
+mkdir -p "$out/obj" "$out/$corpus" "$out/crashes"
 # Every library source goes into an archive, so the link pulls in only what the fuzzer needs;
 # a file that does not compile (someone mid-edit) is skipped with a warning.
 rm -f "$out/libtern-fuzz.a"
@@ -35,9 +43,9 @@ for f in $(find src -name '*.c' | sort); do
     fi
 done
 # shellcheck disable=SC2086
-$CLANG $flags -fsanitize=fuzzer tests/fuzz/fuzz_gguf.c "$out/libtern-fuzz.a" -lm -lpthread \
-    -o "$out/fuzz_gguf"
-echo "built $out/fuzz_gguf; fuzzing for $secs s"
-exec "$out/fuzz_gguf" "$out/corpus" tests/data/gguf/corpus -dict=tests/fuzz/gguf.dict \
-    -max_total_time="$secs" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
+$CLANG $flags -fsanitize=fuzzer "tests/fuzz/fuzz_$target.c" "$out/libtern-fuzz.a" -lm -lpthread \
+    -lpcre2-8 -o "$out/fuzz_$target"
+echo "built $out/fuzz_$target; fuzzing for $secs s"
+exec "$out/fuzz_$target" "$out/$corpus" "$seeds" -dict="$dict" \
+    -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="$out/crashes/" -print_final_stats=1
