@@ -404,6 +404,90 @@ static void test_bad_input(void) {
           tn_last_error());
 }
 
+/* tokenizer.json (byte-level BPE) instead of tokenizer.model: a hand-written file exercising each
+ * rule convert_vocab.c follows from llama.cpp's get_vocab_base / SpecialVocab (there is no
+ * llama.cpp-converted BPE checkpoint small enough to bundle, so these are the rules as read,
+ * not a byte comparison). */
+static void test_bpe_tokenizer(void) {
+    const char *dir = make_dir("bpe", true);
+    char path[600];
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    unlink(path);
+    static const char tj[] =
+        "{\"version\":\"1.0\",\"added_tokens\":["
+        "{\"id\":5,\"content\":\"<|endoftext|>\",\"special\":true},"
+        "{\"id\":6,\"content\":\"<tool>\",\"special\":false}],"
+        "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":["
+        "{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|"
+        "[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|"
+        "\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\"},"
+        "{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"use_regex\":false}]},"
+        "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2,\"\\u0120\":3,"
+        "\"\\u0120a\":4},\"merges\":[\"a b\",[\"\\u0120\",\"a\"]]}}";
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    write_file(path, tj, strlen(tj));
+    static const char tc[] = "{\"eos_token\":{\"content\":\"<|endoftext|>\"},\"add_bos_token\":false,"
+                             "\"chat_template\":\"{{ messages }}\"}";
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    write_file(path, tc, strlen(tc));
+    char out[600];
+    snprintf(out, sizeof out, "%s/bpe.gguf", tmp);
+    int rc = convert(dir, out, TN_CONVERT_AUTO, false, NULL);
+    CHECK(rc == 0, "bpe: %s", tn_last_error());
+    tn_gguf *g = rc ? NULL : tn_gguf_open(out);
+    if (!g) return;
+    const char *model = NULL, *pre = NULL, *tpl = NULL;
+    tn_gguf_get_str(g, "tokenizer.ggml.model", &model);
+    tn_gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+    tn_gguf_get_str(g, "tokenizer.chat_template", &tpl);
+    CHECK(model && !strcmp(model, "gpt2"), "bpe model '%s'", model ? model : "");
+    CHECK(pre && !strcmp(pre, "qwen2"), "bpe pre '%s'", pre ? pre : "");
+    CHECK(tpl && !strcmp(tpl, "{{ messages }}"), "chat template");
+    CHECK(tn_gguf_find_key(g, "tokenizer.ggml.scores") < 0, "gpt2 vocabularies have no scores");
+    int64_t ki = tn_gguf_find_key(g, "tokenizer.ggml.tokens");
+    CHECK(ki >= 0 && tn_gguf_arr_len(g, ki) == 1024, "tokens padded to config's vocab_size");
+    static const char *const want[] = {"a", "b", "ab", "\xc4\xa0", "\xc4\xa0" "a", "<|endoftext|>",
+                                       "<tool>", "[PAD7]"};
+    for (int i = 0; ki >= 0 && i < 8; i++) {
+        uint64_t len;
+        const char *t = tn_gguf_arr_str(g, ki, (uint64_t)i, &len);
+        CHECK(len == strlen(want[i]) && !memcmp(t, want[i], len), "token %d", i);
+    }
+    int32_t *types = NULL;
+    uint64_t nt = 0;
+    tn_gguf_get_arr_i32(g, "tokenizer.ggml.token_type", &types, &nt);
+    static const int32_t want_types[] = {1, 1, 1, 1, 1, 3, 4, 5};
+    CHECK(types && nt == 1024 && !memcmp(types, want_types, sizeof want_types),
+          "token types: normal, control (special), user-defined, unused padding");
+    free(types);
+    int64_t mi = tn_gguf_find_key(g, "tokenizer.ggml.merges");
+    uint64_t l0 = 0, l1 = 0;
+    const char *m0 = mi >= 0 ? tn_gguf_arr_str(g, mi, 0, &l0) : NULL;
+    const char *m1 = mi >= 0 ? tn_gguf_arr_str(g, mi, 1, &l1) : NULL;
+    CHECK(m0 && m1 && l0 == 3 && !memcmp(m0, "a b", 3) && l1 == 4 && !memcmp(m1, "\xc4\xa0 a", 4),
+          "merges in both spellings");
+    uint32_t bos = 99, eos = 99;
+    bool add_bos = true;
+    tn_gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &bos);
+    tn_gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &eos);
+    tn_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos);
+    CHECK(eos == 5, "eos from the added token named in tokenizer_config.json: %u", eos);
+    CHECK(bos == 1, "bos from config.json's bos_token_id: %u", bos);
+    CHECK(!add_bos, "add_bos_token from tokenizer_config.json");
+    tn_gguf_close(g);
+
+    /* an unrecognized split expression is refused rather than guessed */
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    char *t2 = malloc(sizeof tj);
+    memcpy(t2, tj, sizeof tj);
+    char *at = strstr(t2, "\\\\p{N}|");
+    CHECK(at != NULL, "digit alternative in the test expression");
+    if (at) at[4] = 'L'; /* \\p{N} -> \\p{L} */
+    write_file(path, t2, strlen(t2));
+    expect_failure(dir, "bpe-unknown-pre", "pre-tokenizer not recognized");
+    free(t2);
+}
+
 /* The CLI: exit codes, messages, the progress bar. */
 static void test_cli(void) {
     char cmd[2048], out[8192], dst[600];
@@ -438,6 +522,7 @@ int main(void) {
     test_outtypes();
     test_sharded();
     test_bad_input();
+    test_bpe_tokenizer();
     test_cli();
     rm_rf(tmp);
     return tn_test_done("test_convert");
