@@ -1,7 +1,9 @@
 /* `tern convert HF_DIR OUT.gguf [--outtype f32|f16|bf16|q8_0]`: a Hugging Face checkpoint folder
  * to GGUF, with a progress bar on stderr. The work is done by src/convert/. */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "convert/convert.h"
@@ -40,6 +42,15 @@ static void progress(void *user, uint64_t done, uint64_t total) {
             total / 1048576.0);
     if (done == total) fprintf(stderr, "\n");
     fflush(stderr);
+}
+
+/* The GGUF writer writes OUT.tmp and renames it at the end; an interrupt must not leave it. */
+static char tmp_path[4096];
+
+static void on_signal(int sig) {
+    if (tmp_path[0]) unlink(tmp_path); /* async-signal-safe */
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int cmd_convert(int argc, char **argv) {
@@ -88,6 +99,11 @@ int cmd_convert(int argc, char **argv) {
     p.progress = progress;
     p.user = &bs;
     fprintf(stderr, "convert: %s -> %s\n", p.hf_dir, p.out_path);
+    if (strlen(p.out_path) + 5 <= sizeof tmp_path) {
+        snprintf(tmp_path, sizeof tmp_path, "%s.tmp", p.out_path);
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+    }
     if (tn_convert(&p)) {
         fprintf(stderr, "%serror: %s\n", bs.last_pct >= 0 ? "\n" : "", tn_last_error());
         return 1;
