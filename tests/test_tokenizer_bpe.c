@@ -277,6 +277,51 @@ static int32_t find(const tn_vocab *v, const char *s) {
     return tn_vocab_find(v, s, strlen(s));
 }
 
+/* Long texts (where the special-token search skips tokens whose byte pairs the text lacks):
+ * DeepSeek-LLM's user-defined "ÿ" and its end-of-sentence control token inside 8 KB of text cut
+ * the text into fragments that encode on their own, so the ids are those of the parts joined. */
+static void test_long_specials(void) {
+    tn_gguf *g;
+    tn_vocab *v = open_vocab("deepseek-llm", &g);
+    size_t vl = 0;
+    char *val = tn_test_read_file("tests/data/text/tinyshakespeare-val.txt", &vl);
+    CHECK(val && vl > 9000, "validation text");
+    if (!v || !val || vl <= 9000) {
+        free(val);
+        if (v) close_vocab(v, g);
+        return;
+    }
+    static const char eos[] = "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>";
+    const char *a = val, *b = val + 4500;
+    size_t al = 4500, bl = 4500;
+    char *text = malloc(al + bl + 64);
+    int32_t y = find(v, "\xc3\xbf"), e = find(v, eos);
+    CHECK(y >= 0 && tn_vocab_token_type(v, y) == TN_TOKEN_USER_DEFINED && e >= 0,
+          "deepseek-llm: 'ÿ' user-defined, end of sentence token");
+    for (int special = 0; special < 2 && y >= 0 && e >= 0; special++) {
+        const char *mid = special ? eos : "\xc3\xbf";
+        size_t ml = strlen(mid);
+        memcpy(text, a, al);
+        memcpy(text + al, mid, ml);
+        memcpy(text + al + ml, b, bl);
+        int32_t *all, *pa, *pb;
+        int32_t n = encode(v, text, al + ml + bl, false, special, &all);
+        int32_t na = encode(v, a, al, false, special, &pa);
+        int32_t nb = encode(v, b, bl, false, special, &pb);
+        bool ok = n == na + 1 + nb && n > 0 && na > 0 && nb > 0 &&
+                  !memcmp(all, pa, (size_t)na * sizeof *all) && all[na] == (special ? e : y) &&
+                  !memcmp(all + na + 1, pb, (size_t)nb * sizeof *all);
+        CHECK(ok, "deepseek-llm 9 KB text with %s in the middle: %d ids vs %d + 1 + %d",
+              special ? "end of sentence (parse_special)" : "'ÿ'", n, na, nb);
+        free(all);
+        free(pa);
+        free(pb);
+    }
+    free(text);
+    free(val);
+    close_vocab(v, g);
+}
+
 static void test_specials(void) {
     tn_gguf *g;
     tn_vocab *v = open_vocab("gpt-2", &g);
@@ -615,6 +660,7 @@ int main(void) {
     test_vectors("bert-bge", true);
     test_pretokenizers();
     test_specials();
+    test_long_specials();
     test_merges();
     test_invalid_and_random();
     tv_cleanup(g_dir);

@@ -506,45 +506,83 @@ static inline bool is_space(char c) { /* isspace() in the C locale */
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
 }
 
+/* Replaces every non-overlapping occurrence (leftmost first) of special token s, text t[0..tl),
+ * in the plain fragments of *cur by the token; result in *cur. */
+static int split_one(const char *text, int32_t s, const char *t, size_t tl, uint16_t attr,
+                     frag_list *cur, frag_list *next) {
+    next->n = 0;
+    for (size_t i = 0; i < cur->n; i++) {
+        frag f = cur->a[i];
+        if (f.tok >= 0 || f.len < tl) {
+            if (frag_add(next, f.off, f.len, f.tok)) return -1;
+            continue;
+        }
+        size_t pos = f.off, end = f.off + f.len;
+        const char *m;
+        while ((m = memmem(text + pos, end - pos, t, tl)) != NULL) {
+            size_t mo = (size_t)(m - text), left = mo - pos;
+            if (attr & TN_ATTR_LSTRIP)
+                while (left > 0 && is_space(text[pos + left - 1]))
+                    left--;
+            if (left && frag_add(next, pos, left, -1)) return -1;
+            if (frag_add(next, 0, 0, s)) return -1;
+            pos = mo + tl;
+            if (attr & TN_ATTR_RSTRIP)
+                while (pos < end && is_space(text[pos]))
+                    pos++;
+        }
+        if (pos < end && frag_add(next, pos, end - pos, -1)) return -1;
+    }
+    frag_list t2 = *cur;
+    *cur = *next;
+    *next = t2;
+    return 0;
+}
+
+/* Byte pairs present in a text, as a 65536-bit set: a special token with a byte pair the text
+ * lacks cannot occur in it. Vocabularies with hundreds of user-defined tokens (DeepSeek's) would
+ * otherwise cost one search of the whole text per token (58 % of DeepSeek-LLM's encoding time). */
+typedef struct {
+    uint64_t bits[1024];
+} pair_set;
+
+static void pair_set_build(pair_set *ps, const char *text, size_t len) {
+    memset(ps, 0, sizeof *ps);
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned p = (unsigned char)text[i] << 8 | (unsigned char)text[i + 1];
+        ps->bits[p >> 6] |= 1ull << (p & 63);
+    }
+}
+
+static bool pair_set_may_contain(const pair_set *ps, const char *t, size_t tl) {
+    for (size_t i = 0; i + 1 < tl; i++) {
+        unsigned p = (unsigned char)t[i] << 8 | (unsigned char)t[i + 1];
+        if (!(ps->bits[p >> 6] >> (p & 63) & 1)) return false;
+    }
+    return true;
+}
+
 /* Splits text into plain fragments and special tokens, one special token at a time (longest
  * first), every non-overlapping occurrence left to right. Result in *cur. */
 static int split_special(const tn_vocab *v, const char *text, size_t len, bool parse_special,
                          frag_list *cur, frag_list *next) {
     if (len && frag_add(cur, 0, len, -1)) return -1;
-    for (int32_t k = 0; k < v->n_special && cur->n; k++) {
+    /* the filter pays off only when there are many tokens to look for in a long text */
+    pair_set *ps = NULL;
+    if (len >= 4096 && v->n_special >= 32 && (ps = malloc(sizeof *ps)))
+        pair_set_build(ps, text, len);
+    int rc = 0;
+    for (int32_t k = 0; k < v->n_special && cur->n && rc == 0; k++) {
         int32_t s = v->special[k];
         uint16_t attr = v->attr[s];
         if (!parse_special && (attr & (TN_ATTR_CONTROL | TN_ATTR_UNKNOWN))) continue;
         const char *t = v->blob + v->off[s];
         size_t tl = v->len[s];
-        next->n = 0;
-        for (size_t i = 0; i < cur->n; i++) {
-            frag f = cur->a[i];
-            if (f.tok >= 0 || f.len < tl) {
-                if (frag_add(next, f.off, f.len, f.tok)) return -1;
-                continue;
-            }
-            size_t pos = f.off, end = f.off + f.len;
-            const char *m;
-            while ((m = memmem(text + pos, end - pos, t, tl)) != NULL) {
-                size_t mo = (size_t)(m - text), left = mo - pos;
-                if (attr & TN_ATTR_LSTRIP)
-                    while (left > 0 && is_space(text[pos + left - 1]))
-                        left--;
-                if (left && frag_add(next, pos, left, -1)) return -1;
-                if (frag_add(next, 0, 0, s)) return -1;
-                pos = mo + tl;
-                if (attr & TN_ATTR_RSTRIP)
-                    while (pos < end && is_space(text[pos]))
-                        pos++;
-            }
-            if (pos < end && frag_add(next, pos, end - pos, -1)) return -1;
-        }
-        frag_list t2 = *cur;
-        *cur = *next;
-        *next = t2;
+        if (ps && !pair_set_may_contain(ps, t, tl)) continue;
+        rc = split_one(text, s, t, tl, attr, cur, next);
     }
-    return 0;
+    free(ps);
+    return rc;
 }
 
 /* Encodes one plain-text fragment with the vocabulary's algorithm. after_special: the fragment

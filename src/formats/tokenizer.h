@@ -54,7 +54,10 @@ int32_t tn_vocab_token_to_piece(const tn_vocab *v, int32_t id, bool special, cha
  * - encode: the dummy-prefix "▁" goes before the first text and before text that follows a
  *   special token; user-defined tokens are matched even when parse_special is false; EOS is
  *   never appended (see tn_vocab_add_eos). Invalid UTF-8 is not an error: bytes that do not form
- *   a vocabulary token become <0xXX> byte tokens (tok_spm.c explains the exact rule).
+ *   a vocabulary token become <0xXX> byte tokens (tok_spm.c explains the exact rule). As in
+ *   llama.cpp a lead byte takes the following bytes whatever they are, so a space within three
+ *   bytes after an invalid lead byte is byte-encoded as "▁" and decodes as "▁", not " ". Valid
+ *   UTF-8 without a literal "▁" decodes back exactly (tests/fuzz/README.md).
  * - token_to_piece: unknown tokens (<unk>) are hidden like control ones unless `special`;
  *   unused/undefined ones always produce nothing; a bad id returns INT32_MIN with an error set. */
 
