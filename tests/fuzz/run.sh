@@ -5,14 +5,14 @@
 #   sh tests/fuzz/run.sh [SECONDS] [gguf|tokenizer]
 # Output goes to $FUZZ_BUILD (default build-fuzz): the growing corpus in corpus/ (gguf) or
 # corpus-tokenizer/, crash inputs in crashes/. Seeds (read only): tests/data/gguf/corpus or
-# tests/data/tok-fuzz. Needs clang with compiler-rt
+# tests/data/tok-fuzz.tar.xz (unpacked into $FUZZ_BUILD/seeds-tokenizer). Needs clang with compiler-rt
 # (Debian/Ubuntu: apt-get update && apt-get install -y clang).
 set -eu
 secs=${1:-300}
 target=${2:-gguf}
 case "$target" in
 gguf) seeds=tests/data/gguf/corpus corpus=corpus dict=tests/fuzz/gguf.dict max_len=65536 ;;
-tokenizer) seeds=tests/data/tok-fuzz corpus=corpus-tokenizer dict=tests/fuzz/tok.dict max_len=4096 ;;
+tokenizer) seeds=seeds-tokenizer corpus=corpus-tokenizer dict=tests/fuzz/tok.dict max_len=4096 ;;
 *) echo "unknown fuzz target '$target' (gguf, tokenizer)" >&2; exit 1 ;;
 esac
 cd "$(dirname "$0")/../.."
@@ -45,6 +45,11 @@ done
 # shellcheck disable=SC2086
 $CLANG $flags -fsanitize=fuzzer "tests/fuzz/fuzz_$target.c" "$out/libtern-fuzz.a" -lm -lpthread \
     -lpcre2-8 -o "$out/fuzz_$target"
+if [ "$target" = tokenizer ]; then
+    rm -rf "$out/seeds-tokenizer" && mkdir -p "$out/seeds-tokenizer"
+    xz -dc tests/data/tok-fuzz.tar.xz | tar -xf - -C "$out/seeds-tokenizer" --strip-components=1
+    seeds="$out/seeds-tokenizer"
+fi
 echo "built $out/fuzz_$target; fuzzing for $secs s"
 exec "$out/fuzz_$target" "$out/$corpus" "$seeds" -dict="$dict" \
     -max_total_time="$secs" -max_len="$max_len" -timeout=10 -rss_limit_mb=2048 \
