@@ -12,60 +12,65 @@
 
 namespace {
 
-/* ---- RoPE + cache store: one block per token, a warp per head ---- */
+/* ---- RoPE + cache store ----
+ * grid (n_tokens, ceil((n_head + n_head_kv) / 4)), 128 threads: a warp per q or k head (QK-norm,
+ * rotation); the warp of k head kh also stores k and v head kh into the cache cell. Every block
+ * computes the token's cos/sin table (in double, as the CPU backend does). */
 __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const float *v,
                                                     const tn_cu_attn a, const int32_t *pos,
                                                     const int32_t *cell) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     __shared__ float cs[512], sn[512];
-    __shared__ float hb[4][256];
+    __shared__ float hb[4][512];
     const int t = blockIdx.x, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int hd = a.head_dim, half = a.n_rot / 2;
     const double p = (double)pos[t] * (double)a.freq_scale;
     for (int j = tid; j < half; j += blockDim.x) {
         const double theta = p * pow((double)a.freq_base, -2.0 * j / a.n_rot);
-        cs[j] = (float)cos(theta);
-        sn[j] = (float)sin(theta);
+        double sv, cv;
+        sincos(theta, &sv, &cv);
+        cs[j] = (float)cv;
+        sn[j] = (float)sv;
     }
     __syncthreads();
-    const int nh = a.n_head + a.n_head_kv;
-    for (int h = warp; h < nh; h += 4) {
-        float *ptr = h < a.n_head ? q + ((int64_t)t * a.n_head + h) * hd
-                                  : k + ((int64_t)t * a.n_head_kv + (h - a.n_head)) * hd;
-        const float *nw = h < a.n_head ? a.q_norm : a.k_norm;
-        float *b = hb[warp];
-        double ss = 0;
-        for (int d = lane; d < hd; d += 32) {
-            const float x = ptr[d];
-            b[d] = x;
-            ss += (double)x * x;
-        }
-        if (nw) {
-            for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-            const float s = (float)(1.0 / sqrt(ss / hd + (double)a.norm_eps));
-            for (int d = lane; d < hd; d += 32) b[d] = b[d] * s * nw[d];
-        }
-        __syncwarp();
-        for (int i = lane; i < half; i += 32) {
-            const int i0 = a.rope_mode == TN_ROPE_NEOX ? i : 2 * i;
-            const int i1 = a.rope_mode == TN_ROPE_NEOX ? i + half : 2 * i + 1;
-            const float x0 = b[i0], x1 = b[i1];
-            ptr[i0] = x0 * cs[i] - x1 * sn[i];
-            ptr[i1] = x0 * sn[i] + x1 * cs[i];
-        }
-        for (int d = a.n_rot + lane; d < hd; d += 32) ptr[d] = b[d];
-        __syncwarp();
+    const int h = blockIdx.y * 4 + warp;
+    if (h >= a.n_head + a.n_head_kv) return;
+    const bool is_k = h >= a.n_head;
+    float *ptr = !is_k ? q + ((int64_t)t * a.n_head + h) * hd : k + ((int64_t)t * a.n_head_kv + (h - a.n_head)) * hd;
+    const float *nw = !is_k ? a.q_norm : a.k_norm;
+    float *b = hb[warp];
+    double ss = 0;
+    for (int d = lane; d < hd; d += 32) {
+        const float x = ptr[d];
+        b[d] = x;
+        ss += (double)x * x;
     }
-    __syncthreads();
+    if (nw) {
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        const float sc = (float)(1.0 / sqrt(ss / hd + (double)a.norm_eps));
+        for (int d = lane; d < hd; d += 32) b[d] = b[d] * sc * nw[d];
+    }
+    __syncwarp();
+    for (int i = lane; i < half; i += 32) {
+        const int i0 = a.rope_mode == TN_ROPE_NEOX ? i : 2 * i;
+        const int i1 = a.rope_mode == TN_ROPE_NEOX ? i + half : 2 * i + 1;
+        const float x0 = b[i0], x1 = b[i1];
+        b[i0] = x0 * cs[i] - x1 * sn[i];
+        b[i1] = x0 * sn[i] + x1 * cs[i];
+    }
+    __syncwarp();
+    for (int d = lane; d < hd; d += 32) ptr[d] = b[d];
+    if (!is_k) return;
+    const int kh = h - a.n_head;
     const int64_t c = cell[t];
-    for (int64_t i = tid; i < a.n_embd_k; i += blockDim.x) {
-        const float x = k[(int64_t)t * a.n_embd_k + i];
-        if (a.type_k == TN_TYPE_F16) ((__half *)a.k)[c * a.n_embd_k + i] = __float2half_rn(x);
-        else ((float *)a.k)[c * a.n_embd_k + i] = x;
-    }
-    for (int64_t i = tid; i < a.n_embd_v; i += blockDim.x) {
-        const float x = v[(int64_t)t * a.n_embd_v + i];
-        if (a.type_v == TN_TYPE_F16) ((__half *)a.v)[c * a.n_embd_v + i] = __float2half_rn(x);
-        else ((float *)a.v)[c * a.n_embd_v + i] = x;
+    const int64_t ko = c * a.n_embd_k + (int64_t)kh * hd, vo = c * a.n_embd_v + (int64_t)kh * hd;
+    const float *vr = v + (int64_t)t * a.n_embd_v + (int64_t)kh * hd;
+    for (int d = lane; d < hd; d += 32) {
+        if (a.type_k == TN_TYPE_F16) ((__half *)a.k)[ko + d] = __float2half_rn(b[d]);
+        else ((float *)a.k)[ko + d] = b[d];
+        if (a.type_v == TN_TYPE_F16) ((__half *)a.v)[vo + d] = __float2half_rn(vr[d]);
+        else ((float *)a.v)[vo + d] = vr[d];
     }
 }
 
@@ -141,6 +146,8 @@ struct dec_args {
 
 template <int HD>
 __global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu_attn a) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     constexpr int DPL = HD / 32;
     __shared__ __align__(16) float qs[AD_MAXG * HD];
     __shared__ float sc[AD_MAXG][AD_T];
@@ -367,6 +374,8 @@ __global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, co
                                                   int G, int n_tokens, const int32_t *tpos,
                                                   const int32_t *tseq, const int32_t *cpos_g,
                                                   const int32_t *cseq_g, const int32_t *meta) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     constexpr int LD = HD + 8;
     extern __shared__ __align__(16) uint8_t smem[];
     __half *Qs = (__half *)smem;
@@ -548,7 +557,7 @@ void launch_pre(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
         return;
     }
     dim3 grid((unsigned)((n_tokens + TPB - 1) / TPB), (unsigned)a->n_head_kv);
-    k_attn_pre<HD><<<grid, 128, smem, ex->st>>>(out, q, *a, G, n_tokens, ex->d_pos, ex->d_seq,
+    tn_cu_launch(ex, k_attn_pre<HD>, grid, 128, smem, out, q, *a, G, n_tokens, ex->d_pos, ex->d_seq,
                                                 ex->d_cpos, ex->d_cseq, ex->d_meta);
 }
 
@@ -564,7 +573,8 @@ int dec_group(const tn_cu_attn *a) {
 
 void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const tn_cu_attn *a,
                       int32_t n_tokens) {
-    k_rope_store<<<(unsigned)n_tokens, 128, 0, ex->st>>>(q, k, v, *a, ex->d_pos, ex->d_cell);
+    const dim3 grid((unsigned)n_tokens, (unsigned)((a->n_head + a->n_head_kv + 3) / 4));
+    tn_cu_launch(ex, k_rope_store, grid, 128, 0, q, k, v, *a, ex->d_pos, ex->d_cell);
     tn_cu_check(ex, "rope_store");
 }
 
@@ -601,10 +611,10 @@ void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_att
                   ex->part, ex->cnt, xq, xm};
     dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
     switch (a->head_dim) {
-    case 32: k_attn_dec<32><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
-    case 64: k_attn_dec<64><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
-    case 128: k_attn_dec<128><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
-    default: k_attn_dec<256><<<grid, AD_T, 0, ex->st>>>(d, *a); break;
+    case 32: tn_cu_launch(ex, k_attn_dec<32>, grid, AD_T, 0, d, *a); break;
+    case 64: tn_cu_launch(ex, k_attn_dec<64>, grid, AD_T, 0, d, *a); break;
+    case 128: tn_cu_launch(ex, k_attn_dec<128>, grid, AD_T, 0, d, *a); break;
+    default: tn_cu_launch(ex, k_attn_dec<256>, grid, AD_T, 0, d, *a); break;
     }
     tn_cu_check(ex, "attention (decode)");
 }

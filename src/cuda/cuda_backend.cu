@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_common.cuh"
@@ -128,11 +129,25 @@ static void drop_graphs(tn_cu_exec *ex) {
     }
 }
 
+static double host_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
 static void cu_exec_free(tn_exec *e) {
     tn_cu_exec *ex = CU_EX(e);
     if (!ex) return;
     cudaSetDevice(ex->device);
     if (ex->st) cudaStreamSynchronize(ex->st);
+    if (ex->timing) {
+        if (ex->n_timed)
+            fprintf(stderr, "CUDA timing: %lld small-batch steps, %.1f us device time and %.1f us host begin-to-end per step, %lld graph captures\n",
+                    (long long)ex->n_timed, 1e3 * ex->t_gpu_ms / (double)ex->n_timed,
+                    1e3 * ex->t_wall_ms / (double)ex->n_timed, (long long)ex->n_captures);
+        cudaEventDestroy(ex->ev0);
+        cudaEventDestroy(ex->ev1);
+    }
     drop_graphs(ex);
     cudaFree(ex->d_meta);
     cudaFree(ex->d_cpos);
@@ -166,6 +181,14 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->poison = pz && *pz && strcmp(pz, "0") != 0;
     const char *ng = getenv("TN_CUDA_NO_GRAPHS");
     ex->use_graphs = !(ng && *ng && strcmp(ng, "0") != 0);
+    const char *pdl = getenv("TERN_CUDA_PDL");
+    ex->pdl = !(pdl && strcmp(pdl, "0") == 0);
+    const char *tm = getenv("TERN_CUDA_TIMING");
+    ex->timing = tm && *tm && strcmp(tm, "0") != 0;
+    if (ex->timing) {
+        cudaEventCreate(&ex->ev0);
+        cudaEventCreate(&ex->ev1);
+    }
     cudaError_t err = cudaStreamCreateWithFlags(&ex->st, cudaStreamNonBlocking);
     if (err != cudaSuccess) {
         tn_set_error("CUDA: cannot create a stream: %s", cudaGetErrorString(err));
@@ -249,6 +272,7 @@ static bool grow_host(tn_cu_exec *ex, void **buf, size_t *cap, size_t bytes) {
  * each). cpos and cseq have their own buffers (cap_cells each). */
 static int cu_begin(tn_exec *e, const tn_batch_info *b) {
     tn_cu_exec *ex = CU_EX(e);
+    if (ex->timing) ex->t_begin = host_ms();
     cudaSetDevice(ex->device);
     ex->failed = 0;
     ex->err[0] = 0;
@@ -661,12 +685,14 @@ static void flush(tn_cu_exec *ex, bool allow_graph) {
         return;
     }
     ex->clock++;
+    if (ex->timing) cudaEventRecord(ex->ev0, ex->st);
     const size_t bytes = sizeof(tn_cu_op) * (size_t)ex->n_ops;
     for (int i = 0; i < TN_CU_MAX_GRAPHS; i++) {
         tn_cu_graph *g = &ex->graphs[i];
         if (g->exec && g->n_ops == ex->n_ops && memcmp(g->ops, ex->ops, bytes) == 0) {
             g->last_use = ex->clock;
             if (cudaGraphLaunch(g->exec, ex->st) != cudaSuccess) tn_cu_check(ex, "graph launch");
+            if (ex->timing) cudaEventRecord(ex->ev1, ex->st);
             ex->n_ops = 0;
             return;
         }
@@ -684,6 +710,7 @@ static void flush(tn_cu_exec *ex, bool allow_graph) {
         tn_cu_fail(ex, "CUDA: stream capture failed: %s", cudaGetErrorString(err));
         return;
     }
+    ex->n_captures++;
     run_ops(ex, ex->ops, ex->n_ops);
     err = cudaStreamEndCapture(ex->st, &graph_obj);
     if (err == cudaSuccess && !ex->failed) err = cudaGraphInstantiate(&g->exec, graph_obj, 0);
@@ -702,6 +729,7 @@ static void flush(tn_cu_exec *ex, bool allow_graph) {
     }
     g->last_use = ex->clock;
     if (cudaGraphLaunch(g->exec, ex->st) != cudaSuccess) tn_cu_check(ex, "graph launch");
+    if (ex->timing) cudaEventRecord(ex->ev1, ex->st);
     if (!g->ops) { /* cannot match it again: drop it */
         cudaStreamSynchronize(ex->st);
         cudaGraphExecDestroy(g->exec);
@@ -743,6 +771,14 @@ static int cu_end(tn_exec *e) {
     cudaError_t err = cudaStreamSynchronize(ex->st);
     if (err != cudaSuccess) tn_cu_fail(ex, "CUDA: %s", cudaGetErrorString(err));
     else tn_cu_check(ex, "step");
+    float ms = 0;
+    if (ex->timing && !ex->failed && ex->n_tokens <= TN_CU_MAX_NR &&
+        cudaEventElapsedTime(&ms, ex->ev0, ex->ev1) == cudaSuccess) {
+        ex->t_gpu_ms += ms;
+        ex->t_wall_ms += host_ms() - ex->t_begin;
+        ex->n_timed++;
+    }
+    cudaGetLastError();
     ex->base.batch = NULL;
     if (ex->failed) return tn_set_error("%s", ex->err);
     return 0;

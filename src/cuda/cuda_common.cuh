@@ -91,6 +91,7 @@ typedef struct tn_cu_exec {
     cudaStream_t st;
     cublasHandle_t blas;
     bool poison, use_graphs;
+    bool pdl; /* launch kernels with programmatic dependent launch (TERN_CUDA_PDL=0 turns it off) */
     int failed;
     char err[512];
     /* batch metadata at fixed device addresses */
@@ -122,6 +123,12 @@ typedef struct tn_cu_exec {
     size_t cnt_cap;
     tn_cu_graph graphs[TN_CU_MAX_GRAPHS];
     uint64_t clock;
+    /* TERN_CUDA_TIMING=1: device time of each step's launches (events around them) against the
+     * host's begin-to-end time, summed over small-batch steps and printed when the exec is freed */
+    bool timing;
+    cudaEvent_t ev0, ev1;
+    double t_begin, t_gpu_ms, t_wall_ms;
+    int64_t n_timed, n_captures;
 } tn_cu_exec;
 
 /* Records the first error of a step (printf-style); later ops of the step are skipped. */
@@ -173,6 +180,34 @@ bool tn_cu_attn_supported(const tn_cu_attn *a);
 size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split);
 /* Whether the tensor-core prefill kernel handles this shape (else the decode kernel is used). */
 bool tn_cu_attn_use_prefill(const tn_cu_attn *a, int32_t n_tokens);
+
+/* ---- programmatic dependent launch (Hopper) ----
+ * Kernels are launched with tn_cu_launch, which lets a kernel start while the previous one in the
+ * stream is finishing (also inside CUDA graphs). Every kernel calls tn_cu_pdl_begin() first (its
+ * successor may then be scheduled as soon as SM resources free up) and tn_cu_pdl_wait() before it
+ * touches any buffer an earlier kernel writes or reads: the wait returns once the previous grid
+ * has completed and its writes are visible. Only loads of weights (never written on the device
+ * after upload) may come before the wait: mat-vecs fetch their first weights there, so a kernel's
+ * launch and DRAM latency overlap the previous kernel's tail. Without the launch attribute both
+ * calls are no-ops. */
+__device__ __forceinline__ void tn_cu_pdl_begin() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+__device__ __forceinline__ void tn_cu_pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
+template <typename... P, typename... A>
+static inline void tn_cu_launch(tn_cu_exec *ex, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                                A &&...args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = ex->st;
+    cfg.attrs = at;
+    cfg.numAttrs = ex->pdl ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
+}
 
 #define TN_CU_WARP_SUM(v)                                                                          \
     do {                                                                                           \

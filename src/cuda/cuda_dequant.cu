@@ -26,6 +26,8 @@ __device__ __forceinline__ float float_at(int type, const void *raw, int64_t i) 
 /* grid (items / 64, n_tokens) */
 template <int T>
 __global__ void k_embed_q(float *out, const tn_cu_weight w, const int32_t *tok) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     const int64_t t = blockIdx.y, it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (it >= w.n_items) return;
     float y[32];
@@ -36,6 +38,8 @@ __global__ void k_embed_q(float *out, const tn_cu_weight w, const int32_t *tok) 
 }
 
 __global__ void k_embed_f(float *out, const tn_cu_weight w, const int32_t *tok) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     const int64_t t = blockIdx.y, i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= w.n_in) return;
     out[t * w.n_in + i] = float_at(w.type, w.raw, (int64_t)tok[t] * w.n_in + i);
@@ -44,6 +48,8 @@ __global__ void k_embed_f(float *out, const tn_cu_weight w, const int32_t *tok) 
 /* rows [r0, r0 + nr) -> dst[nr][n_in] */
 template <int T>
 __global__ void k_deq_f16(__half *dst, const tn_cu_weight w, int64_t r0, int64_t nr) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= nr * w.n_items) return;
     const int64_t r = idx / w.n_items, it = idx % w.n_items;
@@ -58,6 +64,8 @@ __global__ void k_deq_f16(__half *dst, const tn_cu_weight w, int64_t r0, int64_t
 }
 
 __global__ void k_deq_f16_f(__half *dst, const tn_cu_weight w, int64_t r0, int64_t nr) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= nr * w.n_in) return;
     dst[i] = __float2half_rn(float_at(w.type, w.raw, r0 * w.n_in + i));
@@ -81,14 +89,14 @@ __global__ void k_deq_f16_f(__half *dst, const tn_cu_weight w, int64_t r0, int64
 void deq_chunk(tn_cu_exec *ex, __half *dst, const tn_cu_weight *w, int64_t r0, int64_t nr) {
     if (tn_cu_is_float(w->type)) {
         const int64_t n = nr * w->n_in;
-        k_deq_f16_f<<<(unsigned)((n + 255) / 256), 256, 0, ex->st>>>(dst, *w, r0, nr);
+        tn_cu_launch(ex, k_deq_f16_f, (unsigned)((n + 255) / 256), 256, 0, dst, *w, r0, nr);
         return;
     }
     const unsigned blocks = (unsigned)((nr * w->n_items + 127) / 128);
     switch (w->type) {
 #define TN_CU_DEQ_CASE(T)                                                                          \
     case T:                                                                                        \
-        k_deq_f16<T><<<blocks, 128, 0, ex->st>>>(dst, *w, r0, nr);                                 \
+        tn_cu_launch(ex, k_deq_f16<T>, blocks, 128, 0, dst, *w, r0, nr);                                 \
         break;
         TN_CU_QTYPE_CASES(TN_CU_DEQ_CASE)
 #undef TN_CU_DEQ_CASE
@@ -102,13 +110,13 @@ void deq_chunk(tn_cu_exec *ex, __half *dst, const tn_cu_weight *w, int64_t r0, i
 void tn_cu_embed(tn_cu_exec *ex, float *out, const tn_cu_weight *w, int32_t n_tokens) {
     if (tn_cu_is_float(w->type)) {
         dim3 grid((unsigned)((w->n_in + 255) / 256), (unsigned)n_tokens);
-        k_embed_f<<<grid, 256, 0, ex->st>>>(out, *w, ex->d_tok);
+        tn_cu_launch(ex, k_embed_f, grid, 256, 0, out, *w, ex->d_tok);
     } else {
         dim3 grid((unsigned)((w->n_items + 63) / 64), (unsigned)n_tokens);
         switch (w->type) {
 #define TN_CU_EMB_CASE(T)                                                                          \
     case T:                                                                                        \
-        k_embed_q<T><<<grid, 64, 0, ex->st>>>(out, *w, ex->d_tok);                                 \
+        tn_cu_launch(ex, k_embed_q<T>, grid, 64, 0, out, *w, ex->d_tok);                                 \
         break;
             TN_CU_QTYPE_CASES(TN_CU_EMB_CASE)
 #undef TN_CU_EMB_CASE

@@ -30,6 +30,8 @@ static __device__ __forceinline__ void store_item(const float *y, int8_t *xq, tn
 /* One block per row. If xq is set (dim % 32 == 0), the normalized row is also quantized. */
 static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int64_t dim, float eps,
                                  int8_t *xq, tn_cu_xmeta *xm) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
     const float *xr = x + r * dim;
@@ -59,13 +61,81 @@ static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int
     }
 }
 
+/* The same for rows of dim % 4 == 0 with at most 4 float4 per thread (dim <= 16384): every load
+ * of the row is issued at once (one memory round trip instead of one per loop step), and each
+ * 32-element item is quantized by the 8 threads that hold it (shuffles), with the exact
+ * arithmetic of tn_cu_quant_item. */
+constexpr int RN_V = 4;
+
+static __global__ void __launch_bounds__(1024) k_rmsnorm4(float *out, const float *x, const float *w, int64_t dim,
+                                                          float eps, int8_t *xq, tn_cu_xmeta *xm) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
+    __shared__ double sh[32];
+    const int64_t r = blockIdx.x;
+    const int n4 = (int)(dim / 4), bd = blockDim.x, tid = threadIdx.x, lane = tid & 31;
+    const float4 *xr = (const float4 *)(x + r * dim);
+    float4 v[RN_V];
+    double ss = 0;
+#pragma unroll
+    for (int k = 0; k < RN_V; k++) {
+        const int i4 = tid + k * bd;
+        v[k] = i4 < n4 ? xr[i4] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+#pragma unroll
+    for (int k = 0; k < RN_V; k++)
+        ss += (double)v[k].x * v[k].x + (double)v[k].y * v[k].y + (double)v[k].z * v[k].z + (double)v[k].w * v[k].w;
+    ss = block_sum(ss, sh);
+    const float s = (float)(1.0 / sqrt(ss / (double)dim + (double)eps));
+#pragma unroll
+    for (int k = 0; k < RN_V; k++) {
+        const int i4 = tid + k * bd;
+        const bool act = i4 < n4;
+        float4 y = make_float4(0.f, 0.f, 0.f, 0.f);
+        if (act) {
+            const float4 g = ((const float4 *)w)[i4];
+            y = make_float4(v[k].x * s * g.x, v[k].y * s * g.y, v[k].z * s * g.z, v[k].w * s * g.w);
+            ((float4 *)(out + r * dim))[i4] = y;
+        }
+        if (!xq) continue;
+        float amax = fmaxf(fmaxf(fabsf(y.x), fabsf(y.y)), fmaxf(fabsf(y.z), fabsf(y.w)));
+        for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const int q0 = (int)roundf(y.x * id), q1 = (int)roundf(y.y * id), q2 = (int)roundf(y.z * id),
+                  q3 = (int)roundf(y.w * id);
+        int sum = q0 + q1 + q2 + q3;
+        for (int o = 1; o < 4; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+        const int s1 = __shfl_down_sync(0xffffffffu, sum, 4);
+        if (!act) continue;
+        ((uint32_t *)(xq + r * dim))[i4] = (uint32_t)(uint8_t)q0 | (uint32_t)(uint8_t)q1 << 8 |
+                                           (uint32_t)(uint8_t)q2 << 16 | (uint32_t)(uint8_t)q3 << 24;
+        if ((lane & 7) == 0) {
+            tn_cu_xmeta m;
+            m.d = d;
+            m.s0 = (int16_t)sum;
+            m.s1 = (int16_t)s1;
+            xm[r * (dim / 32) + i4 / 8] = m;
+        }
+    }
+}
+
 void tn_cu_rmsnorm(tn_cu_exec *ex, float *out, const float *x, const float *w, int64_t n_rows,
                    int64_t dim, float eps, int8_t *xq, tn_cu_xmeta *xm) {
-    k_rmsnorm<<<(unsigned)n_rows, 256, 0, ex->st>>>(out, x, w, dim, eps, xq, xm);
+    const int64_t n4 = dim / 4;
+    if (dim % 4 == 0 && n4 <= 1024 * RN_V && (!xq || dim % 32 == 0)) {
+        int bd = (int)((n4 + RN_V - 1) / RN_V);
+        bd = (bd + 31) / 32 * 32;
+        tn_cu_launch(ex, k_rmsnorm4, (unsigned)n_rows, bd, 0, out, x, w, dim, eps, xq, xm);
+    } else {
+        tn_cu_launch(ex, k_rmsnorm, (unsigned)n_rows, 256, 0, out, x, w, dim, eps, xq, xm);
+    }
     tn_cu_check(ex, "rmsnorm");
 }
 
 static __global__ void k_quantize(const float *x, int64_t n_in, int8_t *xq, tn_cu_xmeta *xm) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     const int64_t r = blockIdx.y, n_items = n_in / 32;
     const int64_t it = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (it >= n_items) return;
@@ -86,21 +156,25 @@ void tn_cu_quantize(tn_cu_exec *ex, const float *x, int64_t n_rows, int64_t n_in
                     tn_cu_xmeta *xm) {
     const int64_t n_items = n_in / 32;
     dim3 grid((unsigned)((n_items + 63) / 64), (unsigned)n_rows);
-    k_quantize<<<grid, 64, 0, ex->st>>>(x, n_in, xq, xm);
+    tn_cu_launch(ex, k_quantize, grid, 64, 0, x, n_in, xq, xm);
     tn_cu_check(ex, "quantize");
 }
 
 static __global__ void k_add(float *x, const float *y, int64_t n) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) x[i] += y[i];
 }
 
 void tn_cu_add(tn_cu_exec *ex, float *x, const float *y, int64_t n) {
-    k_add<<<(unsigned)((n + 255) / 256), 256, 0, ex->st>>>(x, y, n);
+    tn_cu_launch(ex, k_add, (unsigned)((n + 255) / 256), 256, 0, x, y, n);
     tn_cu_check(ex, "add");
 }
 
 static __global__ void k_swiglu(float *out, const float *g, const float *u, int64_t n) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) {
         float v = g[i];
@@ -109,38 +183,44 @@ static __global__ void k_swiglu(float *out, const float *g, const float *u, int6
 }
 
 void tn_cu_swiglu(tn_cu_exec *ex, float *out, const float *g, const float *u, int64_t n) {
-    k_swiglu<<<(unsigned)((n + 255) / 256), 256, 0, ex->st>>>(out, g, u, n);
+    tn_cu_launch(ex, k_swiglu, (unsigned)((n + 255) / 256), 256, 0, out, g, u, n);
     tn_cu_check(ex, "swiglu");
 }
 
 static __global__ void k_get_rows(float *out, const float *x, int64_t dim, const int32_t *rows) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     const int64_t j = blockIdx.x;
     const float *src = x + (int64_t)rows[j] * dim;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) out[j * dim + i] = src[i];
 }
 
 void tn_cu_get_rows(tn_cu_exec *ex, float *out, const float *x, int64_t dim, int32_t n_out) {
-    k_get_rows<<<(unsigned)n_out, 256, 0, ex->st>>>(out, x, dim, ex->d_orow);
+    tn_cu_launch(ex, k_get_rows, (unsigned)n_out, 256, 0, out, x, dim, ex->d_orow);
     tn_cu_check(ex, "get_rows");
 }
 
 static __global__ void k_to_half(__half *dst, const float *src, int64_t n) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) dst[i] = __float2half_rn(src[i]);
 }
 
 void tn_cu_to_half(tn_cu_exec *ex, __half *dst, const float *src, int64_t n) {
-    k_to_half<<<(unsigned)((n + 255) / 256), 256, 0, ex->st>>>(dst, src, n);
+    tn_cu_launch(ex, k_to_half, (unsigned)((n + 255) / 256), 256, 0, dst, src, n);
     tn_cu_check(ex, "to_half");
 }
 
 static __global__ void k_add_bias(float *out, const float *bias, int64_t n_out, int64_t n) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait();
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) out[i] += bias[i % n_out];
 }
 
 void tn_cu_add_bias(tn_cu_exec *ex, float *out, const float *bias, int64_t n_rows, int64_t n_out) {
     int64_t n = n_rows * n_out;
-    k_add_bias<<<(unsigned)((n + 255) / 256), 256, 0, ex->st>>>(out, bias, n_out, n);
+    tn_cu_launch(ex, k_add_bias, (unsigned)((n + 255) / 256), 256, 0, out, bias, n_out, n);
     tn_cu_check(ex, "add_bias");
 }

@@ -120,12 +120,24 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_
         for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
     const int64_t n_items = p.n_items;
     int64_t base = 0;
-    for (; base + 32 * MV_U <= n_items; base += 32 * MV_U) {
-        uint32_t av[MV_U][MV_RW][NA];
+    /* The first batch of weights is requested before waiting for the previous kernel (see
+     * tn_cu_pdl_wait). (Measured on an H200: software-pipelining the next batch, which needs twice
+     * the registers, and L1 prefetches of scales and activations both made decode 30% slower.) */
+    tn_cu_pdl_begin();
+    uint32_t av[MV_U][MV_RW][NA];
+    if (32 * MV_U <= n_items) {
 #pragma unroll
         for (int u = 0; u < MV_U; u++)
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (base + u * 32 + lane) * Q::QA, av[u][j]);
+            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (u * 32 + lane) * Q::QA, av[u][j]);
+    }
+    tn_cu_pdl_wait();
+    for (; base + 32 * MV_U <= n_items; base += 32 * MV_U) {
+        if (base)
+#pragma unroll
+            for (int u = 0; u < MV_U; u++)
+#pragma unroll
+                for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (base + u * 32 + lane) * Q::QA, av[u][j]);
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
             const int64_t it = base + u * 32 + lane;
@@ -142,35 +154,55 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_
             }
         }
     }
-    for (; base < n_items; base += 32) {
-        const int64_t it = base + lane;
-        if (it >= n_items) break;
-        uint32_t av[MV_RW][NA];
+    if (base < n_items) { /* the last < 32 * MV_U items: all loads first, then the dots */
+        uint32_t at[MV_U][MV_RW][NA];
 #pragma unroll
-        for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + it * Q::QA, av[j]);
+        for (int u = 0; u < MV_U; u++) {
+            const int64_t it = base + u * 32 + lane;
+            if (it >= n_items) break;
 #pragma unroll
-        for (int r = 0; r < NR; r++) {
-            if (r >= p.n_rows) break;
-            int xw[8];
-            load_x(p.xq + r * p.n_in + it * 32, xw);
-            const tn_cu_xmeta xm = p.xm[r * n_items + it];
+            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + it * Q::QA, at[u][j]);
+        }
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++)
-                acc[j][r] += Q::dot(av[j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
-                                    (int)(it % Q::IPS), xw, xm);
+        for (int u = 0; u < MV_U; u++) {
+            const int64_t it = base + u * 32 + lane;
+            if (it >= n_items) break;
+#pragma unroll
+            for (int r = 0; r < NR; r++) {
+                if (r >= p.n_rows) break;
+                int xw[8];
+                load_x(p.xq + r * p.n_in + it * 32, xw);
+                const tn_cu_xmeta xm = p.xm[r * n_items + it];
+#pragma unroll
+                for (int j = 0; j < MV_RW; j++)
+                    acc[j][r] += Q::dot(at[u][j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
+                                        (int)(it % Q::IPS), xw, xm);
+            }
         }
     }
     epilogue<NR>(p, acc, seg, loc, ok);
 }
 
-/* 8 weights of a float type -> floats. */
-template <int T> __device__ __forceinline__ void load_w8(const uint8_t *p, float w[8]) {
+/* 8 weights of a float type as raw 16-byte words (two for F32), converted when used. */
+template <int T> struct w8 {
+    uint4 v[T == TN_TYPE_F32 ? 2 : 1];
+};
+
+template <int T> __device__ __forceinline__ void load_w8(const uint8_t *p, w8<T> &w) {
+    w.v[0] = __ldg((const uint4 *)p);
+    if (T == TN_TYPE_F32) w.v[T == TN_TYPE_F32 ? 1 : 0] = __ldg((const uint4 *)p + 1);
+}
+
+template <int T> __device__ __forceinline__ void to_f8(const w8<T> &r, float w[8]) {
     if (T == TN_TYPE_F32) {
-        float4 v = __ldg((const float4 *)p), u = __ldg((const float4 *)p + 1);
-        w[0] = v.x, w[1] = v.y, w[2] = v.z, w[3] = v.w, w[4] = u.x, w[5] = u.y, w[6] = u.z, w[7] = u.w;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            const uint4 &v = r.v[k / 4];
+            const uint32_t b = (k & 3) == 0 ? v.x : (k & 3) == 1 ? v.y : (k & 3) == 2 ? v.z : v.w;
+            w[k] = __uint_as_float(b);
+        }
     } else {
-        uint4 v = __ldg((const uint4 *)p);
-        const uint32_t q[4] = {v.x, v.y, v.z, v.w};
+        const uint32_t q[4] = {r.v[0].x, r.v[0].y, r.v[0].z, r.v[0].w};
 #pragma unroll
         for (int k = 0; k < 4; k++) {
             if (T == TN_TYPE_F16) {
@@ -184,6 +216,24 @@ template <int T> __device__ __forceinline__ void load_w8(const uint8_t *p, float
     }
 }
 
+template <int T, int NR>
+__device__ __forceinline__ void dot_f8(const mv_args &p, const w8<T> (&wr)[MV_RW], int64_t c, float (&acc)[MV_RW][NR]) {
+    float w[MV_RW][8];
+#pragma unroll
+    for (int j = 0; j < MV_RW; j++) to_f8<T>(wr[j], w[j]);
+#pragma unroll
+    for (int r = 0; r < NR; r++) {
+        if (r >= p.n_rows) break;
+        const float4 x0 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8));
+        const float4 x1 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8) + 1);
+#pragma unroll
+        for (int j = 0; j < MV_RW; j++)
+            acc[j][r] += w[j][0] * x0.x + w[j][1] * x0.y + w[j][2] * x0.z + w[j][3] * x0.w + w[j][4] * x1.x +
+                         w[j][5] * x1.y + w[j][6] * x1.z + w[j][7] * x1.w;
+    }
+}
+
+/* Float weights: the loop of k_mv_q on 16-byte chunks of 8 elements. */
 template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_args p) {
     constexpr int ES = T == TN_TYPE_F32 ? 4 : 2; /* bytes per element */
     const int lane = threadIdx.x & 31;
@@ -202,43 +252,37 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_
         for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
     const int64_t n_ch = p.n_in / 8;
     int64_t base = 0;
-    for (; base + 32 * MV_U <= n_ch; base += 32 * MV_U) {
-        float wv[MV_U][MV_RW][8];
+    tn_cu_pdl_begin();
+    w8<T> wv[MV_U][MV_RW];
+    if (32 * MV_U <= n_ch)
 #pragma unroll
         for (int u = 0; u < MV_U; u++)
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + (base + u * 32 + lane) * 8 * ES, wv[u][j]);
+            for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + (u * 32 + lane) * 8 * ES, wv[u][j]);
+    tn_cu_pdl_wait();
+    for (; base + 32 * MV_U <= n_ch; base += 32 * MV_U) {
+        if (base)
+#pragma unroll
+            for (int u = 0; u < MV_U; u++)
+#pragma unroll
+                for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + (base + u * 32 + lane) * 8 * ES, wv[u][j]);
+#pragma unroll
+        for (int u = 0; u < MV_U; u++) dot_f8<T, NR>(p, wv[u], base + u * 32 + lane, acc);
+    }
+    if (base < n_ch) { /* the last < 32 * MV_U chunks: all loads first */
+        w8<T> wt[MV_U][MV_RW];
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
             const int64_t c = base + u * 32 + lane;
+            if (c >= n_ch) break;
 #pragma unroll
-            for (int r = 0; r < NR; r++) {
-                if (r >= p.n_rows) break;
-                const float4 x0 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8));
-                const float4 x1 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8) + 1);
-#pragma unroll
-                for (int j = 0; j < MV_RW; j++)
-                    acc[j][r] += wv[u][j][0] * x0.x + wv[u][j][1] * x0.y + wv[u][j][2] * x0.z +
-                                 wv[u][j][3] * x0.w + wv[u][j][4] * x1.x + wv[u][j][5] * x1.y +
-                                 wv[u][j][6] * x1.z + wv[u][j][7] * x1.w;
-            }
+            for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + c * 8 * ES, wt[u][j]);
         }
-    }
-    for (; base < n_ch; base += 32) {
-        const int64_t c = base + lane;
-        if (c >= n_ch) break;
-        float wv[MV_RW][8];
 #pragma unroll
-        for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + c * 8 * ES, wv[j]);
-#pragma unroll
-        for (int r = 0; r < NR; r++) {
-            if (r >= p.n_rows) break;
-            const float4 x0 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8));
-            const float4 x1 = __ldg((const float4 *)(p.x + r * p.n_in + c * 8) + 1);
-#pragma unroll
-            for (int j = 0; j < MV_RW; j++)
-                acc[j][r] += wv[j][0] * x0.x + wv[j][1] * x0.y + wv[j][2] * x0.z + wv[j][3] * x0.w +
-                             wv[j][4] * x1.x + wv[j][5] * x1.y + wv[j][6] * x1.z + wv[j][7] * x1.w;
+        for (int u = 0; u < MV_U; u++) {
+            const int64_t c = base + u * 32 + lane;
+            if (c >= n_ch) break;
+            dot_f8<T, NR>(p, wt[u], c, acc);
         }
     }
     epilogue<NR>(p, acc, seg, loc, ok);
@@ -282,8 +326,8 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
     switch (w0->type) {
 #define TN_CU_MV_CASE(T, K)                                                                        \
     case T:                                                                                        \
-        if (one) K<T, 1><<<blocks, 128, 0, ex->st>>>(p);                                           \
-        else K<T, TN_CU_MAX_NR><<<blocks, 128, 0, ex->st>>>(p);                                    \
+        if (one) tn_cu_launch(ex, K<T, 1>, blocks, 128, 0, p);                                     \
+        else tn_cu_launch(ex, K<T, TN_CU_MAX_NR>, blocks, 128, 0, p);                              \
         break;
         TN_CU_MV_CASE(TN_TYPE_Q4_0, k_mv_q)
         TN_CU_MV_CASE(TN_TYPE_Q4_1, k_mv_q)
