@@ -17,6 +17,7 @@
 
 #include "check.h"
 #include "formats/gguf.h"
+#include "synth/synth.h"
 #include "formats/types.h"
 #include "tern.h"
 #include "testutil.h"
@@ -331,6 +332,72 @@ static void check_unsupported(void) {
     tn_model_free(m);
     remove(path);
 }
+/* Wide FFN (n_ff 16384: the down projection takes several batches of loads per warp and stages
+ * 20 KB of activations in shared memory): random-weight models in Q4_0 and Q4_K_M. Decode with
+ * staged activations must equal decode without (TERN_CUDA_STAGE=0: the same int8 values summed
+ * in the same order) exactly; against the CPU (int8 activations per 32 values on the GPU, per 32
+ * (Q4_0) or per 256 (K-quants) on the CPU, amplified through random weights) the bound is 10% of
+ * the largest |logit|, a sanity check (measured: 2.5% and 4.6%). */
+static void check_wide(const char *wtype) {
+    static const tn_synth_shape wide = {"wide-ffn", "llama", "30M", 512, 256, 2, 16384, 4, 2, 64,
+                                        2048, 10000.0f, 1e-5f, false, false};
+    tn_synth_params sp = tn_synth_default_params();
+    sp.shape = &wide;
+    sp.std = 0.05f;
+    CHECK(tn_synth_wtype_parse(wtype, &sp.wtype) == 0, "wtype %s: %s", wtype, tn_last_error());
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/tern-test-cuda-wide-%d-%s.gguf", (int)getpid(), wtype);
+    if (tn_synth_write(&sp, path) != 0) {
+        CHECK(0, "synth write: %s", tn_last_error());
+        return;
+    }
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *mg = tn_model_load(path, &gp), *mc = tn_model_load(path, NULL);
+    CHECK(mg && mc, "load %s: %s", path, tn_last_error());
+    if (mg && mc) {
+        int32_t toks[16];
+        for (int i = 0; i < 16; i++) toks[i] = 3 + (i * 37) % 500;
+        double worst = 0, scale = 0, staged = 0;
+        float *first = malloc(sizeof(float) * 512 * 15);
+        for (int pass = 0; pass < 3; pass++) { /* token by token, batches of 5, unstaged */
+            if (pass == 2) setenv("TERN_CUDA_STAGE", "0", 1);
+            const int n = pass == 1 ? 5 : 1;
+            tn_ctx *cg = new_ctx(mg, 64, n, 1), *cc = new_ctx(mc, 64, n, 1);
+            unsetenv("TERN_CUDA_STAGE");
+            for (int i = 0; cg && cc && first && i < 15; i += n) {
+                int8_t want[5] = {1, 1, 1, 1, 1};
+                tn_batch b = {.n_tokens = n, .token = toks + i, .logits = want};
+                if (tn_decode(cg, &b) != 0 || tn_decode(cc, &b) != 0) {
+                    CHECK(0, "decode: %s", tn_last_error());
+                    break;
+                }
+                for (int k = 0; k < n; k++) {
+                    const float *lg = tn_get_logits(cg, k), *lc = tn_get_logits(cc, k);
+                    for (int v = 0; v < 512; v++) scale = fmax(scale, fabs(lc[v]));
+                    double e = max_diff(lg, lc, 512);
+                    if (!(e <= worst)) worst = e;
+                    if (pass == 0) memcpy(first + (size_t)(i + k) * 512, lg, sizeof(float) * 512);
+                    if (pass == 2) {
+                        e = max_diff(lg, first + (size_t)(i + k) * 512, 512);
+                        if (!(e <= staged)) staged = e;
+                    }
+                }
+            }
+            tn_ctx_free(cg);
+            tn_ctx_free(cc);
+        }
+        free(first);
+        printf("wide FFN %-7s GPU-CPU max|d| %.3g, max|logit| %.3g (bound 10%%); staged vs unstaged %.3g (bound 0)\n",
+               wtype, worst, scale, staged);
+        CHECK(worst <= 0.1 * scale, "wide FFN %s: GPU vs CPU %.4g (max logit %.4g)", wtype, worst, scale);
+        CHECK(staged == 0, "wide FFN %s: staged vs unstaged activations differ by %.4g", wtype, staged);
+    }
+    tn_model_free(mg);
+    tn_model_free(mc);
+    unlink(path);
+}
+
 #endif
 
 int main(void) {
@@ -355,6 +422,8 @@ int main(void) {
     } else {
         for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) check_model(&models[i]);
     }
+    check_wide("q4_0");
+    check_wide("Q4_K_M");
     check_unsupported();
     return tn_test_done("test_cuda");
 #endif

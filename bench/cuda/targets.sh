@@ -22,6 +22,7 @@ bench() { # label file args...
 gen llama3-8b q4_0
 bench l3-q4_0 /tmp/llama3-8b-q4_0.gguf -p 512 -n 128 -r 5
 TERN_CUDA_PDL=0 bench l3-q4_0-nopdl /tmp/llama3-8b-q4_0.gguf -p 0 -n 128 -r 3
+TERN_CUDA_STAGE=0 bench l3-q4_0-nostage /tmp/llama3-8b-q4_0.gguf -p 0 -n 128 -r 3
 [ "${1:-}" = quick ] && exit 0
 gen llama3-8b Q4_K_M
 bench l3-q4km /tmp/llama3-8b-Q4_K_M.gguf -p 512 -n 128 -r 5

@@ -183,6 +183,8 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->use_graphs = !(ng && *ng && strcmp(ng, "0") != 0);
     const char *pdl = getenv("TERN_CUDA_PDL");
     ex->pdl = !(pdl && strcmp(pdl, "0") == 0);
+    const char *stg = getenv("TERN_CUDA_STAGE");
+    ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
     const char *tm = getenv("TERN_CUDA_TIMING");
     ex->timing = tm && *tm && strcmp(tm, "0") != 0;
     if (ex->timing) {

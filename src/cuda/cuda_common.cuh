@@ -91,6 +91,7 @@ typedef struct tn_cu_exec {
     cudaStream_t st;
     cublasHandle_t blas;
     bool poison, use_graphs;
+    bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool pdl; /* launch kernels with programmatic dependent launch (TERN_CUDA_PDL=0 turns it off) */
     int failed;
     char err[512];

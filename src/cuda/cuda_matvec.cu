@@ -70,6 +70,17 @@ __device__ __forceinline__ void load_x(const int8_t *p, int x[8]) {
     x[4] = w.x, x[5] = w.y, x[6] = w.z, x[7] = w.w;
 }
 
+/* From shared memory (generic loads) or global memory (read-only path). */
+template <bool SHARED> __device__ __forceinline__ void load_xg(const int8_t *p, int x[8]) {
+    if (!SHARED) {
+        load_x(p, x);
+        return;
+    }
+    const int4 v = *(const int4 *)p, w = *((const int4 *)p + 1);
+    x[0] = v.x, x[1] = v.y, x[2] = v.z, x[3] = v.w;
+    x[4] = w.x, x[5] = w.y, x[6] = w.z, x[7] = w.w;
+}
+
 template <int NR>
 __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][NR], const int seg[MV_RW],
                                          const int64_t loc[MV_RW], const bool ok[MV_RW]) {
@@ -97,8 +108,12 @@ __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][N
     }
 }
 
-template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_args p) {
+/* STAGE (decode, one activation row): the block first copies the int8 activations and their
+ * metadata into shared memory, while its first weights are in flight, so the dot products read
+ * them from there instead of making a round trip to L2 per batch. */
+template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv_q(const mv_args p) {
     using Q = tn_cu_qt<T>;
+    extern __shared__ __align__(16) uint8_t mv_smem[];
     constexpr int NA = Q::QA / 4;
     const int lane = threadIdx.x & 31;
     const int64_t wid = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
@@ -118,22 +133,33 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_
     for (int j = 0; j < MV_RW; j++)
 #pragma unroll
         for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
-    const int64_t n_items = p.n_items;
-    int64_t base = 0;
+    const int64_t n_items = p.n_items, ib = 0, ie = n_items;
+    int64_t base = ib;
     /* The first batch of weights is requested before waiting for the previous kernel (see
      * tn_cu_pdl_wait). (Measured on an H200: software-pipelining the next batch, which needs twice
      * the registers, and L1 prefetches of scales and activations both made decode 30% slower.) */
     tn_cu_pdl_begin();
     uint32_t av[MV_U][MV_RW][NA];
-    if (32 * MV_U <= n_items) {
+    if (ib + 32 * MV_U <= ie) {
 #pragma unroll
         for (int u = 0; u < MV_U; u++)
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (u * 32 + lane) * Q::QA, av[u][j]);
+            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (ib + u * 32 + lane) * Q::QA, av[u][j]);
     }
     tn_cu_pdl_wait();
-    for (; base + 32 * MV_U <= n_items; base += 32 * MV_U) {
-        if (base)
+    const int8_t *xq = p.xq;
+    const tn_cu_xmeta *xmp = p.xm;
+    if (STAGE) {
+        int4 *xs = (int4 *)mv_smem;
+        tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
+        for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.xq + i);
+        for (int64_t i = threadIdx.x; i < n_items; i += blockDim.x) ms[i] = p.xm[i];
+        __syncthreads();
+        xq = (const int8_t *)mv_smem;
+        xmp = ms;
+    }
+    for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
+        if (base != ib)
 #pragma unroll
             for (int u = 0; u < MV_U; u++)
 #pragma unroll
@@ -145,8 +171,8 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_
             for (int r = 0; r < NR; r++) {
                 if (r >= p.n_rows) break;
                 int xw[8];
-                load_x(p.xq + r * p.n_in + it * 32, xw);
-                const tn_cu_xmeta xm = p.xm[r * n_items + it];
+                load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
+                const tn_cu_xmeta xm = xmp[r * n_items + it];
 #pragma unroll
                 for (int j = 0; j < MV_RW; j++)
                     acc[j][r] += Q::dot(av[u][j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
@@ -154,25 +180,25 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_q(const mv_
             }
         }
     }
-    if (base < n_items) { /* the last < 32 * MV_U items: all loads first, then the dots */
+    if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
         uint32_t at[MV_U][MV_RW][NA];
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
             const int64_t it = base + u * 32 + lane;
-            if (it >= n_items) break;
+            if (it >= ie) break;
 #pragma unroll
             for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + it * Q::QA, at[u][j]);
         }
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
             const int64_t it = base + u * 32 + lane;
-            if (it >= n_items) break;
+            if (it >= ie) break;
 #pragma unroll
             for (int r = 0; r < NR; r++) {
                 if (r >= p.n_rows) break;
                 int xw[8];
-                load_x(p.xq + r * p.n_in + it * 32, xw);
-                const tn_cu_xmeta xm = p.xm[r * n_items + it];
+                load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
+                const tn_cu_xmeta xm = xmp[r * n_items + it];
 #pragma unroll
                 for (int j = 0; j < MV_RW; j++)
                     acc[j][r] += Q::dot(at[u][j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
@@ -321,31 +347,43 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
     p.xm = xm;
     p.x = x;
     const int64_t warps = swiglu ? w0->n_out : (rows + MV_RW - 1) / MV_RW;
+    /* (Splitting long rows over 4 warps was measured slower on an H200: each block then stages
+     * the whole activation row for only 2 output rows.) */
     const unsigned blocks = (unsigned)((warps + MV_WARPS - 1) / MV_WARPS);
     const bool one = n_rows == 1;
+    /* activations staged in shared memory: int8 items + their metadata (< 48 KB) */
+    const size_t stage_bytes = (size_t)p.n_in + (size_t)p.n_items * sizeof(tn_cu_xmeta);
+    const bool stage = ex->mv_stage && one && xq && stage_bytes <= 40 * 1024;
     switch (w0->type) {
 #define TN_CU_MV_CASE(T, K)                                                                        \
     case T:                                                                                        \
         if (one) tn_cu_launch(ex, K<T, 1>, blocks, 128, 0, p);                                     \
         else tn_cu_launch(ex, K<T, TN_CU_MAX_NR>, blocks, 128, 0, p);                              \
         break;
-        TN_CU_MV_CASE(TN_TYPE_Q4_0, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q4_1, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q5_0, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q5_1, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q8_0, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_IQ4_NL, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_MXFP4, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_IQ4_XS, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q2_K, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q3_K, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q4_K, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q5_K, k_mv_q)
-        TN_CU_MV_CASE(TN_TYPE_Q6_K, k_mv_q)
+#define TN_CU_MVQ_CASE(T)                                                                          \
+    case T:                                                                                        \
+        if (stage) tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes, p);              \
+        else if (one) tn_cu_launch(ex, k_mv_q<T, 1, false>, blocks, 128, 0, p);                    \
+        else tn_cu_launch(ex, k_mv_q<T, TN_CU_MAX_NR, false>, blocks, 128, 0, p);                  \
+        break;
+        TN_CU_MVQ_CASE(TN_TYPE_Q4_0)
+        TN_CU_MVQ_CASE(TN_TYPE_Q4_1)
+        TN_CU_MVQ_CASE(TN_TYPE_Q5_0)
+        TN_CU_MVQ_CASE(TN_TYPE_Q5_1)
+        TN_CU_MVQ_CASE(TN_TYPE_Q8_0)
+        TN_CU_MVQ_CASE(TN_TYPE_IQ4_NL)
+        TN_CU_MVQ_CASE(TN_TYPE_MXFP4)
+        TN_CU_MVQ_CASE(TN_TYPE_IQ4_XS)
+        TN_CU_MVQ_CASE(TN_TYPE_Q2_K)
+        TN_CU_MVQ_CASE(TN_TYPE_Q3_K)
+        TN_CU_MVQ_CASE(TN_TYPE_Q4_K)
+        TN_CU_MVQ_CASE(TN_TYPE_Q5_K)
+        TN_CU_MVQ_CASE(TN_TYPE_Q6_K)
         TN_CU_MV_CASE(TN_TYPE_F32, k_mv_f)
         TN_CU_MV_CASE(TN_TYPE_F16, k_mv_f)
         TN_CU_MV_CASE(TN_TYPE_BF16, k_mv_f)
 #undef TN_CU_MV_CASE
+#undef TN_CU_MVQ_CASE
     default:
         tn_cu_fail(ex, "CUDA matvec: no kernel for type %s", tn_type_name(w0->type));
         return;
