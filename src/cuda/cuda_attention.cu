@@ -302,21 +302,48 @@ __global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu
         __syncthreads();
         if (!last_s) return;
         __threadfence();
-        /* merge: red[g][i] = sum_s acc_s * e^(m_s - M); l_s[g] = sum_s l_s * e^(m_s - M) */
-        for (int idx = tid; idx < GB * HD; idx += AD_T) {
-            const int g = idx / HD, i = idx % HD;
+        /* merge: out[g][i] = sum_s acc_s[i] * w_s with w_s = e^(m_s - M) / sum_s' l_s' e^(m_s' - M).
+         * The weights are computed once per head into shared memory; the sum over splits then
+         * issues 8 independent loads at a time. */
+        __shared__ float w_sm[AD_MAXG][TN_CU_MAX_SPLIT];
+        for (int idx = tid; idx < GB * n_split; idx += AD_T) {
+            const int g = idx / n_split, sp = idx % n_split;
+            w_sm[g][sp] = __ldcg(d.part + 2 * (((int64_t)t * a.n_head + h0 + g) * n_split + sp));
+        }
+        __syncthreads();
+        for (int g = warp; g < GB; g += AD_T / 32) {
             const int64_t s0 = ((int64_t)t * a.n_head + h0 + g) * n_split;
             float M = -INFINITY;
-            for (int sp = 0; sp < n_split; sp++) M = fmaxf(M, __ldcg(d.part + 2 * (s0 + sp)));
-            float L = 0.0f, o = 0.0f;
-            for (int sp = 0; sp < n_split; sp++) {
-                const float m = __ldcg(d.part + 2 * (s0 + sp));
-                if (m == -INFINITY) continue;
-                const float w = expf(m - M);
-                L += __ldcg(d.part + 2 * (s0 + sp) + 1) * w;
-                o += __ldcg(d.part + 2 * n_slots + (s0 + sp) * HD + i) * w;
+            for (int sp = lane; sp < n_split; sp += 32) M = fmaxf(M, w_sm[g][sp]);
+            for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+            float L = 0.0f;
+            for (int sp = lane; sp < n_split; sp += 32) {
+                const float m = w_sm[g][sp];
+                L += m == -INFINITY ? 0.0f : __ldcg(d.part + 2 * (s0 + sp) + 1) * expf(m - M);
             }
-            red[idx] = L > 0.0f ? o / L : 0.0f;
+            TN_CU_WARP_SUM(L);
+            const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+            __syncwarp();
+            for (int sp = lane; sp < n_split; sp += 32) {
+                const float m = w_sm[g][sp];
+                w_sm[g][sp] = m == -INFINITY ? 0.0f : expf(m - M) * inv;
+            }
+        }
+        __syncthreads();
+        for (int idx = tid; idx < GB * HD; idx += AD_T) {
+            const int g = idx / HD, i = idx % HD;
+            const float *src = d.part + 2 * n_slots + ((int64_t)t * a.n_head + h0 + g) * n_split * HD + i;
+            float o = 0.0f;
+            int sp = 0;
+            for (; sp + 8 <= n_split; sp += 8) {
+                float v[8];
+#pragma unroll
+                for (int k = 0; k < 8; k++) v[k] = __ldcg(src + (int64_t)(sp + k) * HD);
+#pragma unroll
+                for (int k = 0; k < 8; k++) o += v[k] * w_sm[g][sp + k];
+            }
+            for (; sp < n_split; sp++) o += __ldcg(src + (int64_t)sp * HD) * w_sm[g][sp];
+            red[idx] = o;
         }
     } else {
         for (int idx = tid; idx < GB * HD; idx += AD_T) {

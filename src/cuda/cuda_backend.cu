@@ -183,6 +183,9 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->use_graphs = !(ng && *ng && strcmp(ng, "0") != 0);
     const char *pdl = getenv("TERN_CUDA_PDL");
     ex->pdl = !(pdl && strcmp(pdl, "0") == 0);
+    const char *sc = getenv("TERN_CUDA_SPLIT_CELLS"), *ms = getenv("TERN_CUDA_MAX_SPLIT");
+    ex->split_cells = sc && atoi(sc) > 0 ? atoi(sc) : 64;
+    ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
     const char *tm = getenv("TERN_CUDA_TIMING");
@@ -477,10 +480,10 @@ static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_lay
     op->at = at;
     op->n_rows = ex->n_tokens;
     /* KV splits grow with the cache (a new graph per power of two, <= 64 cells per split until
-     * 32 splits): enough blocks to hide latency at short depth, bounded merge work at long */
+     * 128 splits): enough blocks in flight to stream a long cache, bounded merge work */
     int n_split = 1;
     if (!tn_cu_attn_use_prefill(&at, ex->n_tokens))
-        while (n_split < 32 && ex->n_kv > n_split * 64) n_split *= 2;
+        while (n_split < ex->max_split && ex->n_kv > n_split * ex->split_cells) n_split *= 2;
     op->n_split = n_split;
 }
 

@@ -83,7 +83,7 @@ typedef struct tn_cu_graph {
     uint64_t last_use;
 } tn_cu_graph;
 
-enum { TN_CU_MAX_GRAPHS = 4, TN_CU_MAX_NR = 8 };
+enum { TN_CU_MAX_GRAPHS = 4, TN_CU_MAX_NR = 8, TN_CU_MAX_SPLIT = 128 };
 
 typedef struct tn_cu_exec {
     tn_exec base;
@@ -91,6 +91,8 @@ typedef struct tn_cu_exec {
     cudaStream_t st;
     cublasHandle_t blas;
     bool poison, use_graphs;
+    int split_cells, max_split; /* split-KV decode attention: cells per split, most splits
+                                   (TERN_CUDA_SPLIT_CELLS, TERN_CUDA_MAX_SPLIT: for tests and A/B) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool pdl; /* launch kernels with programmatic dependent launch (TERN_CUDA_PDL=0 turns it off) */
     int failed;
