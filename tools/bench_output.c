@@ -5,6 +5,7 @@
 
 #include "bench.h"
 #include "formats/types.h"
+#include "kv/kv.h"
 
 void bench_test_name(const bench_result *r, char *buf, size_t size) {
     if (r->n_prompt > 0 && r->n_gen > 0)
@@ -121,8 +122,8 @@ static void md_row(bench_printer *p, const bench_result *r) {
         else if (!strcmp(name, "threads")) snprintf(v, sizeof v, "%d", r->n_threads);
         else if (!strcmp(name, "n_batch")) snprintf(v, sizeof v, "%d", r->n_batch);
         else if (!strcmp(name, "n_ubatch")) snprintf(v, sizeof v, "%d", r->n_ubatch);
-        else if (!strcmp(name, "type_k")) snprintf(v, sizeof v, "%s", tn_type_name(r->type_k));
-        else if (!strcmp(name, "type_v")) snprintf(v, sizeof v, "%s", tn_type_name(r->type_v));
+        else if (!strcmp(name, "type_k")) snprintf(v, sizeof v, "%s", tn_kv_type_name(r->type_k));
+        else if (!strcmp(name, "type_v")) snprintf(v, sizeof v, "%s", tn_kv_type_name(r->type_v));
         else if (!strcmp(name, "fa")) snprintf(v, sizeof v, "%d", r->flash_attn);
         else if (!strcmp(name, "test")) bench_test_name(r, v, sizeof v);
         else if (!strcmp(name, "t/s")) snprintf(v, sizeof v, "%.2f ± %.2f", r->avg_ts, r->stddev_ts);
@@ -157,7 +158,7 @@ static void json_record(bench_printer *p, const bench_result *r) {
             "\"n_threads\": %d, \"type_k\": \"%s\", \"type_v\": \"%s\", \"n_gpu_layers\": %d, "
             "\"flash_attn\": %s, \"n_prompt\": %d, \"n_gen\": %d, \"n_depth\": %d, \"test\": ",
             (unsigned long long)r->model_size, (unsigned long long)r->model_n_params, r->n_batch,
-            r->n_ubatch, r->n_threads, tn_type_name(r->type_k), tn_type_name(r->type_v),
+            r->n_ubatch, r->n_threads, tn_kv_type_name(r->type_k), tn_kv_type_name(r->type_v),
             r->n_gpu_layers, r->flash_attn ? "true" : "false", r->n_prompt, r->n_gen, r->n_depth);
     json_str(f, test);
     fprintf(f, ", \"test_time\": \"%s\", \"repetitions\": %d, \"avg_ns\": %.0f, \"stddev_ns\": %.0f, "
@@ -197,7 +198,7 @@ static void csv_record(bench_printer *p, const bench_result *r) {
     csv_str(f, r->model_type);
     fprintf(f, ",%llu,%llu,%d,%d,%d,\"%s\",\"%s\",%d,%d,%d,%d,%d,", (unsigned long long)r->model_size,
             (unsigned long long)r->model_n_params, r->n_batch, r->n_ubatch, r->n_threads,
-            tn_type_name(r->type_k), tn_type_name(r->type_v), r->n_gpu_layers, r->flash_attn,
+            tn_kv_type_name(r->type_k), tn_kv_type_name(r->type_v), r->n_gpu_layers, r->flash_attn,
             r->n_prompt, r->n_gen, r->n_depth);
     csv_str(f, test);
     fprintf(f, ",\"%s\",%d,%.0f,%.0f,%.6f,%.6f,\"", r->test_time, r->n_reps, r->avg_ns,

@@ -9,6 +9,7 @@
 
 #include "bench.h"
 #include "formats/types.h"
+#include "kv/kv.h"
 
 enum { PANEL_W = 960, PANEL_H = 380, LEFT = 80, TOP = 40, PLOT_W = 520, PLOT_H = 270 };
 
@@ -23,8 +24,8 @@ static void setting_value(const bench_result *r, const char *name, char *buf, si
     if (!strcmp(name, "n_threads")) snprintf(buf, size, "%d", r->n_threads);
     else if (!strcmp(name, "n_batch")) snprintf(buf, size, "%d", r->n_batch);
     else if (!strcmp(name, "n_ubatch")) snprintf(buf, size, "%d", r->n_ubatch);
-    else if (!strcmp(name, "type_k")) snprintf(buf, size, "%s", tn_type_name(r->type_k));
-    else if (!strcmp(name, "type_v")) snprintf(buf, size, "%s", tn_type_name(r->type_v));
+    else if (!strcmp(name, "type_k")) snprintf(buf, size, "%s", tn_kv_type_name(r->type_k));
+    else if (!strcmp(name, "type_v")) snprintf(buf, size, "%s", tn_kv_type_name(r->type_v));
     else if (!strcmp(name, "n_gpu_layers")) snprintf(buf, size, "%d", r->n_gpu_layers);
     else snprintf(buf, size, "?");
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "formats/types.h"
+#include "kv/kv.h"
 
 #ifndef TN_SOURCE_DIR
 #define TN_SOURCE_DIR "."
@@ -63,9 +64,20 @@ int cli_float(int argc, char **argv, int *i, double lo, double hi, double *out) 
 }
 
 int cli_cache_type(const char *name) {
-    int t = tn_type_from_name(name);
-    if (t < 0) fprintf(stderr, "error: unknown KV cache type '%s'\n", name);
+    int t = tn_kv_type_from_name(name);
+    if (t < 0) fprintf(stderr, "error: unknown KV cache type '%s' (supported: %s)\n", name, tn_kv_type_names());
     return t;
+}
+
+uint64_t cli_mem_available(void) {
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kb) == 1) break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
 }
 
 bool cli_file_exists(const char *path) {

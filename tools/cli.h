@@ -17,6 +17,8 @@ int cli_float(int argc, char **argv, int *i, double lo, double hi, double *out);
 int cli_str(int argc, char **argv, int *i, const char **out);
 /* KV cache type from a -ctk/-ctv value ("f16", "q8_0", ...); -1 with a message if unknown. */
 int cli_cache_type(const char *name);
+/* MemAvailable of /proc/meminfo in bytes; 0 if unknown. */
+uint64_t cli_mem_available(void);
 
 /* The bundled default model (models/tiny-llama/tiny-llama-Q8_0.gguf beside the source tree or
  * the binary), or $TERN_MODEL if set. */

@@ -1,6 +1,7 @@
 /* `tern info`: what is inside a GGUF file - metadata (arrays summarised), the tensor table,
  * parameter count, bytes per weight type, and the memory a context of a given size needs
- * (weights + KV cache at f16 + recurrent state). Reads the file with the GGUF reader only, so it
+ * (weights + KV cache of the -ctk/-ctv types + recurrent state), KV bytes per token of every cache
+ * type and the longest context that fits in available memory. Reads the file with the GGUF reader only, so it
  * works for any architecture, including ones tern cannot run. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -9,11 +10,13 @@
 #include "cli.h"
 #include "formats/gguf.h"
 #include "formats/types.h"
+#include "kv/kv.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: tern info MODEL.gguf [options]\n"
                "  -c, --ctx-size N   context size for the memory estimate (default: the model's\n"
                "                     training context)\n"
+               "  -ctk, -ctv T       KV cache types for K and V in the estimate (default f16)\n"
                "  --no-tensors       leave out the tensor table\n"
                "  -h, --help         this text\n");
 }
@@ -136,7 +139,16 @@ static uint32_t arch_u32(const tn_gguf *g, const char *arch, const char *suffix,
     return def;
 }
 
-static void print_memory(const tn_gguf *g, uint64_t weight_bytes, long n_ctx_arg) {
+/* KV bytes per token over n_attn layers; 0 if a type cannot hold the head size. */
+static uint64_t kv_per_token(int type_k, int type_v, uint32_t n_attn, uint32_t n_head_kv,
+                             uint32_t head_k, uint32_t head_v) {
+    uint64_t k = tn_kv_row_size(type_k, (int64_t)n_head_kv * head_k, (int)head_k);
+    uint64_t v = tn_kv_row_size(type_v, (int64_t)n_head_kv * head_v, (int)head_v);
+    return k && v ? n_attn * (k + v) : 0;
+}
+
+static void print_memory(const tn_gguf *g, uint64_t weight_bytes, long n_ctx_arg, int type_k,
+                         int type_v) {
     const char *arch = NULL;
     if (tn_gguf_get_str(g, "general.architecture", &arch) != 0) {
         printf("\nmemory: no general.architecture, cannot estimate the KV cache\n");
@@ -160,7 +172,8 @@ static void print_memory(const tn_gguf *g, uint64_t weight_bytes, long n_ctx_arg
     /* Hybrid models (Qwen3.5) keep a KV cache only in every interval-th layer; the others hold
      * a fixed-size recurrent state instead. */
     uint32_t n_attn = interval ? n_layer / interval : n_layer;
-    uint64_t kv = 2ull * n_ctx * n_attn * n_head_kv * (uint64_t)(head_k + head_v); /* f16 */
+    uint64_t per_tok = kv_per_token(type_k, type_v, n_attn, n_head_kv, head_k, head_v);
+    uint64_t kv = n_ctx * per_tok;
     uint64_t rec = 0;
     uint32_t conv = arch_u32(g, arch, "ssm.conv_kernel", 0);
     uint32_t inner = arch_u32(g, arch, "ssm.inner_size", 0);
@@ -176,13 +189,40 @@ static void print_memory(const tn_gguf *g, uint64_t weight_bytes, long n_ctx_arg
     human((double)kv, b, sizeof b);
     human((double)rec, c, sizeof c);
     human((double)(weight_bytes + kv + rec), d, sizeof d);
-    printf("\nmemory at context %" PRIu64 " (one sequence, KV cache f16):\n", n_ctx);
+    printf("\nmemory at context %" PRIu64 " (one sequence, KV cache %s/%s):\n", n_ctx,
+           tn_kv_type_name(type_k), tn_kv_type_name(type_v));
     printf("  weights          %12s\n", a);
-    printf("  KV cache         %12s  (%u attention layers x %u KV heads x (%u + %u) x %" PRIu64
-           " tokens x 2 bytes)\n",
-           b, n_attn, n_head_kv, head_k, head_v, n_ctx);
+    if (per_tok)
+        printf("  KV cache         %12s  (%u attention layers x %u KV heads x (%u + %u) x %" PRIu64
+               " tokens, %" PRIu64 " bytes per token)\n",
+               b, n_attn, n_head_kv, head_k, head_v, n_ctx, per_tok);
+    else
+        printf("  KV cache         %12s  (cache type cannot hold heads of %u / %u)\n", "-", head_k,
+               head_v);
     if (rec) printf("  recurrent state  %12s  (%u layers)\n", c, n_layer - n_attn);
     printf("  total            %12s  (plus activations and logits scratch)\n", d);
+    /* Every cache type (K and V alike): bytes per token, and the context that fits in the
+     * memory available now after the weights and the recurrent state. */
+    uint64_t avail = cli_mem_available();
+    char av[32] = "unknown";
+    if (avail) human((double)avail, av, sizeof av);
+    printf("\nKV cache per token and longest context in available memory (%s; K and V of one "
+           "type):\n",
+           av);
+    static const int types[] = {TN_TYPE_F16, TN_TYPE_BF16, TN_TYPE_Q8_0, TN_TYPE_Q4_0,
+                                TN_KV_TURBO4, TN_KV_TURBO3, TN_KV_TURBO2};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        uint64_t pt = kv_per_token(types[i], types[i], n_attn, n_head_kv, head_k, head_v);
+        if (!pt) {
+            printf("  %-8s   not supported for head size %u / %u\n", tn_kv_type_name(types[i]),
+                   head_k, head_v);
+            continue;
+        }
+        printf("  %-8s %8" PRIu64 " bytes/token", tn_kv_type_name(types[i]), pt);
+        if (avail > weight_bytes + rec)
+            printf("  %12" PRIu64 " tokens", (avail - weight_bytes - rec) / pt);
+        printf("\n");
+    }
 }
 
 typedef struct type_sum {
@@ -192,6 +232,7 @@ typedef struct type_sum {
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
     long n_ctx = 0;
+    int type_k = TN_TYPE_F16, type_v = TN_TYPE_F16;
     bool tensors = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -202,6 +243,14 @@ int cmd_info(int argc, char **argv) {
             if (cli_int(argc, argv, &i, 1, 1L << 24, &n_ctx)) return 1;
         } else if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
             if (cli_str(argc, argv, &i, &path)) return 1;
+        } else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+                   !strcmp(a, "--cache-type-v")) {
+            const char *s;
+            if (cli_str(argc, argv, &i, &s)) return 1;
+            int t = cli_cache_type(s);
+            if (t < 0) return 1;
+            if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k")) type_k = t;
+            else type_v = t;
         } else if (!strcmp(a, "--no-tensors")) {
             tensors = false;
         } else if (a[0] == '-' && a[1]) {
@@ -269,7 +318,7 @@ int cmd_info(int argc, char **argv) {
                sums[t].tensors, sums[t].params, sums[t].bytes,
                total_bytes ? 100.0 * (double)sums[t].bytes / (double)total_bytes : 0.0);
     }
-    print_memory(g, total_bytes, n_ctx);
+    print_memory(g, total_bytes, n_ctx, type_k, type_v);
     tn_gguf_close(g);
     return 0;
 }

@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "formats/types.h"
+#include "kv/kv.h"
 #include "perplexity/perplexity.h"
 
 static void usage(FILE *f) {
@@ -21,7 +22,8 @@ static void usage(FILE *f) {
             "  --chunks N                 evaluate at most N windows (default: all)\n"
             "  -t, --threads N            CPU threads (default: all cores)\n"
             "  -ngl, --n-gpu-layers N     layers on the GPU (needs a CUDA build)\n"
-            "  -ctk, --cache-type-k T     KV cache type for K (default f16)\n"
+            "  -ctk, --cache-type-k T     KV cache type for K: f16, bf16, q8_0, q4_0,\n"
+            "                             turbo2, turbo3, turbo4, f32 (default f16)\n"
             "  -ctv, --cache-type-v T     KV cache type for V (default f16)\n"
             "  --score-all, --all-logits  score every position 0..N-2 of each window, not only\n"
             "                             the second half\n"
@@ -177,7 +179,7 @@ int cmd_perplexity(int argc, char **argv) {
     fprintf(stderr, "perplexity: model %s (%s, %s)", tn_model_name(m), tn_model_arch(m),
             tn_model_ftype(m));
     if (!o.kld) fprintf(stderr, ", %lld tokens", (long long)n_tok);
-    fprintf(stderr, ", KV cache %s/%s\n", tn_type_name(o.type_k), tn_type_name(o.type_v));
+    fprintf(stderr, ", KV cache %s/%s\n", tn_kv_type_name(o.type_k), tn_kv_type_name(o.type_v));
     tn_ppl_result r;
     if (tn_perplexity(m, toks, n_tok, &p, &r)) {
         fprintf(stderr, "\nerror: %s\n", tn_last_error());

@@ -6,6 +6,8 @@
 
 #include "cli.h"
 #include "formats/types.h"
+#include "kv/kv.h"
+#include "runtime/profile.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -18,7 +20,8 @@ static void usage(FILE *f) {
             "  -b, --batch-size N       micro-batch size for the prompt (default 512)\n"
             "  -t, --threads N          CPU threads (default: all cores)\n"
             "  -ngl, --n-gpu-layers N   layers on the GPU (needs a CUDA build)\n"
-            "  -ctk, --cache-type-k T   KV cache type for K (f16, f32; default f16)\n"
+            "  -ctk, --cache-type-k T   KV cache type for K (f16, bf16, q8_0, q4_0,\n"
+            "                           turbo2, turbo3, turbo4, f32; default f16)\n"
             "  -ctv, --cache-type-v T   KV cache type for V\n"
             "  --temp X                 temperature, 0 = greedy (default 0.8)\n"
             "  --top-k N                top-k sampling, 0 = off (default 40)\n"
@@ -173,6 +176,19 @@ int cmd_run(int argc, char **argv) {
     fprintf(stderr, "\nmodel: %s (%s, %s), %d threads\n", tn_model_name(m), tn_model_arch(m),
             tn_model_ftype(m), o.n_threads ? (int)o.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     fprintf(stderr, "load time:   %10.2f ms\n", t_load);
+    /* KV cache size per token, and how long a context the memory available now could hold on
+     * top of what this run already uses. */
+    uint64_t per_tok = tn_model_kv_bytes_per_cell(m, o.type_k, o.type_v);
+    if (per_tok) {
+        uint64_t avail = cli_mem_available();
+        fprintf(stderr, "KV cache:    %s/%s, %llu bytes per token, %.2f MiB at context %d", tn_kv_type_name(o.type_k),
+                tn_kv_type_name(o.type_v), (unsigned long long)per_tok,
+                (double)per_tok * n_ctx / (1024.0 * 1024.0), n_ctx);
+        if (avail)
+            fprintf(stderr, "; max context in available memory %llu tokens",
+                    (unsigned long long)(n_ctx + avail / per_tok));
+        fprintf(stderr, "\n");
+    }
     fprintf(stderr, "prompt eval: %10.2f ms / %5d tokens (%8.2f tokens/s)\n", t_prompt, n_prompt,
             n_prompt / (t_prompt / 1e3));
     fprintf(stderr, "generation:  %10.2f ms / %5d tokens (%8.2f tokens/s)\n", t_gen, n_gen,

@@ -1,12 +1,15 @@
 /* CPU attention: per-head q/k norm + RoPE + KV-cache write, and softmax attention over the cache.
- * The cache holds one row per cell; a token sees the cells of its own sequence whose position is
- * not after its own (causal mask by position, so prefill and decode compute the same thing). */
+ * The cache holds one row per cell (any KV type of src/kv/kv.h); a token sees the cells of its own
+ * sequence whose position is not after its own (causal mask by position, so prefill and decode
+ * compute the same thing). TurboQuant caches are read in the rotated domain: the query is rotated
+ * once per head, scores are taken against norm-scaled codebook values, and the weighted sum of
+ * rotated values is unrotated once at the end (q.k = Rq.Rk, sum w R v = R sum w v). */
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
-#include "core/half.h"
 #include "cpu/cpu_backend.h"
-#include "formats/types.h"
+#include "kv/kv.h"
 
 static void head_rmsnorm(float *x, const float *w, int n, float eps) {
     double ss = 0;
@@ -27,21 +30,13 @@ static void rope_head(float *x, const float *cs, const float *sn, int n_rot, int
     }
 }
 
-static void store_row(void *cache, int type, int64_t cell, int64_t n, const float *src) {
-    if (type == TN_TYPE_F32) {
-        memcpy((float *)cache + cell * n, src, (size_t)n * sizeof(float));
-    } else { /* F16: checked when the cache was created */
-        uint16_t *dst = (uint16_t *)cache + cell * n;
-        for (int64_t i = 0; i < n; i++) dst[i] = tn_fp32_to_fp16(src[i]);
-    }
-}
-
 typedef struct rope_task {
     float *q, *k;
     const float *v;
     const tn_attn_params *p;
     tn_kv_layer *kv;
     const tn_batch_info *b;
+    tn_kv_codec ck, cv;
 } rope_task;
 
 static void rope_tokens(void *arg, int64_t tb, int64_t te, int thread) {
@@ -67,22 +62,22 @@ static void rope_tokens(void *arg, int64_t tb, int64_t te, int thread) {
             rope_head(k + h * hd, cs, sn, p->n_rot, p->rope_mode);
         }
         int64_t cell = t->b->cell[i];
-        store_row(t->kv->k, t->kv->type_k, cell, t->kv->n_embd_k, k);
-        store_row(t->kv->v, t->kv->type_v, cell, t->kv->n_embd_v,
-                  t->v + i * t->kv->n_embd_v);
+        tn_kv_store_row(&t->ck, k, (uint8_t *)t->kv->k + (size_t)cell * t->ck.row_bytes);
+        tn_kv_store_row(&t->cv, t->v + i * t->kv->n_embd_v,
+                        (uint8_t *)t->kv->v + (size_t)cell * t->cv.row_bytes);
     }
 }
 
 void tn_cpu_rope_store(tn_exec *e, float *q, float *k, const float *v, const tn_attn_params *p,
                        tn_kv_layer *kv) {
     tn_cpu_exec *ex = (tn_cpu_exec *)e;
-    rope_task t = {q, k, v, p, kv, e->batch};
+    rope_task t = {.q = q, .k = k, .v = v, .p = p, .kv = kv, .b = e->batch};
+    /* The types were checked against the head size when the cache was made. */
+    int ok = tn_kv_codec_init(&t.ck, kv->type_k, p->head_dim, p->n_head_kv, kv->rot_seed) == 0 &&
+             tn_kv_codec_init(&t.cv, kv->type_v, p->head_dim, p->n_head_kv, kv->rot_seed) == 0;
+    assert(ok);
+    (void)ok;
     tn_pool_parallel_for(ex->pool, e->batch->n_tokens, 4, rope_tokens, &t);
-}
-
-static inline float cache_at(const void *cache, int type, int64_t idx) {
-    return type == TN_TYPE_F32 ? ((const float *)cache)[idx]
-                               : tn_fp16_to_fp32(((const uint16_t *)cache)[idx]);
 }
 
 typedef struct attn_task {
@@ -92,21 +87,26 @@ typedef struct attn_task {
     const tn_attn_params *p;
     const tn_batch_info *b;
     float *scores; /* n_kv floats per thread */
+    tn_kv_codec ck, cv;
 } attn_task;
 
 static void attend(void *arg, int64_t jb, int64_t je, int thread) {
     attn_task *t = arg;
     const tn_attn_params *p = t->p;
     const tn_batch_info *b = t->b;
+    const uint8_t *kc = t->kv->k, *vc = t->kv->v;
+    size_t krow = t->ck.row_bytes, vrow = t->cv.row_bytes;
     int hd = p->head_dim;
     int group = p->n_head / p->n_head_kv;
     float *sc = t->scores + (size_t)thread * (size_t)b->n_kv;
+    float qr[TN_TURBO_MAX_DIM], x[TN_TURBO_MAX_DIM]; /* head_dim <= 512: checked at model load */
     for (int64_t j = jb; j < je; j++) {
         int64_t tok = j / p->n_head;
         int h = (int)(j % p->n_head);
         int kvh = h / group;
-        const float *q = t->q + tok * (int64_t)p->n_head * hd + h * hd;
         float *o = t->out + tok * (int64_t)p->n_head * hd + h * hd;
+        memcpy(qr, t->q + tok * (int64_t)p->n_head * hd + h * hd, (size_t)hd * sizeof(float));
+        if (t->ck.bits) tn_turbo_rotate(&t->ck.rot, qr);
         int32_t seq = b->seq[tok], pos = b->pos[tok];
         float mx = -INFINITY;
         for (int32_t c = 0; c < b->n_kv; c++) {
@@ -114,9 +114,9 @@ static void attend(void *arg, int64_t jb, int64_t je, int thread) {
                 sc[c] = -INFINITY;
                 continue;
             }
-            int64_t base = (int64_t)c * t->kv->n_embd_k + (int64_t)kvh * hd;
+            tn_kv_decode_head(&t->ck, kc + (size_t)c * krow, kvh, x, 1);
             float s = 0;
-            for (int d = 0; d < hd; d++) s += q[d] * cache_at(t->kv->k, t->kv->type_k, base + d);
+            for (int d = 0; d < hd; d++) s += qr[d] * x[d];
             sc[c] = s * p->scale;
             if (sc[c] > mx) mx = sc[c];
         }
@@ -126,11 +126,12 @@ static void attend(void *arg, int64_t jb, int64_t je, int thread) {
             if (sc[c] == -INFINITY) continue;
             float w = expf(sc[c] - mx);
             sum += w;
-            int64_t base = (int64_t)c * t->kv->n_embd_v + (int64_t)kvh * hd;
-            for (int d = 0; d < hd; d++) o[d] += w * cache_at(t->kv->v, t->kv->type_v, base + d);
+            tn_kv_decode_head(&t->cv, vc + (size_t)c * vrow, kvh, x, 1);
+            for (int d = 0; d < hd; d++) o[d] += w * x[d];
         }
         float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
         for (int d = 0; d < hd; d++) o[d] *= inv;
+        if (t->cv.bits) tn_turbo_unrotate(&t->cv.rot, o);
     }
 }
 
@@ -141,6 +142,10 @@ void tn_cpu_attention(tn_exec *e, float *out, const float *q, const tn_kv_layer 
     size_t per_thread = (size_t)(b->n_kv > 0 ? b->n_kv : 1);
     float *scores = tn_cpu_grow((void **)&ex->score_buf, &ex->score_cap,
                                 per_thread * sizeof(float) * (size_t)tn_pool_n_threads(ex->pool));
-    attn_task t = {out, q, kv, p, b, scores};
+    attn_task t = {.out = out, .q = q, .kv = kv, .p = p, .b = b, .scores = scores};
+    int ok = tn_kv_codec_init(&t.ck, kv->type_k, p->head_dim, p->n_head_kv, kv->rot_seed) == 0 &&
+             tn_kv_codec_init(&t.cv, kv->type_v, p->head_dim, p->n_head_kv, kv->rot_seed) == 0;
+    assert(ok);
+    (void)ok;
     tn_pool_parallel_for(ex->pool, (int64_t)b->n_tokens * p->n_head, 1, attend, &t);
 }

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "formats/types.h"
+#include "kv/kv.h"
 #include "runtime/model.h"
 
 typedef struct llama_layer {
@@ -66,6 +67,8 @@ static int llama_load(tn_model *m) {
                             n_layer, n_head, n_head_kv);
     lm->head_dim = key_len ? (int32_t)key_len : (int32_t)(n_embd / n_head);
     lm->n_rot = n_rot ? (int32_t)n_rot : lm->head_dim;
+    if (lm->head_dim <= 0 || lm->head_dim > 512) /* attention keeps a head in stack buffers */
+        return tn_set_error("%s: head size %d is not supported (1 .. 512)", m->path, lm->head_dim);
     if (lm->n_rot > lm->head_dim || lm->n_rot % 2 || lm->n_rot > 1024)
         return tn_set_error("%s: rope.dimension_count %d does not fit head size %d", m->path,
                             lm->n_rot, lm->head_dim);
@@ -155,14 +158,9 @@ static void llama_state_free(tn_model *m, tn_exec *ex, void *p) {
 
 static void *llama_state_new(tn_model *m, tn_exec *ex, const tn_state_params *sp) {
     llama_model *lm = m->arch_data;
-    if (sp->type_k != TN_TYPE_F16 && sp->type_k != TN_TYPE_F32) {
-        tn_set_error("KV cache type %s is not supported yet (use f16 or f32)", tn_type_name(sp->type_k));
+    /* Any KV cache type of src/kv whose blocks fit the head size (turbo: multiples of 16). */
+    if (tn_kv_type_check(sp->type_k, lm->head_dim) || tn_kv_type_check(sp->type_v, lm->head_dim))
         return NULL;
-    }
-    if (sp->type_v != TN_TYPE_F16 && sp->type_v != TN_TYPE_F32) {
-        tn_set_error("KV cache type %s is not supported yet (use f16 or f32)", tn_type_name(sp->type_v));
-        return NULL;
-    }
     llama_state *st = calloc(1, sizeof *st);
     if (!st) return NULL;
     st->n_batch = sp->n_batch;
@@ -182,8 +180,11 @@ static void *llama_state_new(tn_model *m, tn_exec *ex, const tn_state_params *sp
         kv->type_k = sp->type_k;
         kv->type_v = sp->type_v;
         kv->n_embd_k = kv->n_embd_v = (int64_t)kv_dim;
-        if (!(kv->k = alloc(ex, tn_row_size(sp->type_k, (int64_t)kv_dim) * (size_t)sp->n_ctx)) ||
-            !(kv->v = alloc(ex, tn_row_size(sp->type_v, (int64_t)kv_dim) * (size_t)sp->n_ctx)))
+        kv->rot_seed = tn_turbo_layer_seed(l);
+        size_t krow = tn_kv_row_size(sp->type_k, (int64_t)kv_dim, lm->head_dim);
+        size_t vrow = tn_kv_row_size(sp->type_v, (int64_t)kv_dim, lm->head_dim);
+        if (!(kv->k = alloc(ex, krow * (size_t)sp->n_ctx)) ||
+            !(kv->v = alloc(ex, vrow * (size_t)sp->n_ctx)))
             goto fail;
     }
     return st;

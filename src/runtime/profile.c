@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "formats/types.h"
+#include "kv/kv.h"
 #include "runtime/model.h"
 
 /* context.c: the context's exec slot, which the profiler wraps. */
@@ -186,8 +187,9 @@ static void prof_swiglu(tn_exec *ex, float *out, const float *gate, const float 
     record(p, "swiglu", "", t0_, 0, 3.0 * (double)n * 4, 5.0 * (double)n);
 }
 
-static double kv_row_bytes(const tn_kv_layer *kv) {
-    return (double)tn_row_size(kv->type_k, kv->n_embd_k) + (double)tn_row_size(kv->type_v, kv->n_embd_v);
+static double kv_row_bytes(const tn_kv_layer *kv, int head_dim) {
+    return (double)tn_kv_row_size(kv->type_k, kv->n_embd_k, head_dim) +
+           (double)tn_kv_row_size(kv->type_v, kv->n_embd_v, head_dim);
 }
 
 static void prof_rope_store(tn_exec *ex, float *q, float *k, const float *v,
@@ -196,7 +198,7 @@ static void prof_rope_store(tn_exec *ex, float *q, float *k, const float *v,
     TIMED(p, p->real->rope_store(p->inner, q, k, v, a, kv));
     double n = p->base.batch->n_tokens, hd = a->head_dim;
     double act = n * hd * 4 * (2.0 * a->n_head + 3.0 * a->n_head_kv);
-    record(p, "rope_store", "", t0_, n * kv_row_bytes(kv), act, 3.0 * n * hd * (a->n_head + a->n_head_kv));
+    record(p, "rope_store", "", t0_, n * kv_row_bytes(kv, a->head_dim), act, 3.0 * n * hd * (a->n_head + a->n_head_kv));
 }
 
 static void prof_attention(tn_exec *ex, float *out, const float *q, const tn_kv_layer *kv,
@@ -208,7 +210,7 @@ static void prof_attention(tn_exec *ex, float *out, const float *q, const tn_kv_
     for (int32_t t = 0; t < b->n_tokens; t++)
         visible += b->pos[t] + 1 < b->n_kv ? b->pos[t] + 1 : b->n_kv;
     double qo = (double)b->n_tokens * a->n_head * a->head_dim * 4 * 2;
-    record(p, "attention", "", t0_, (double)b->n_kv * kv_row_bytes(kv), qo,
+    record(p, "attention", "", t0_, (double)b->n_kv * kv_row_bytes(kv, a->head_dim), qo,
            4.0 * a->n_head * a->head_dim * visible);
 }
 
@@ -328,8 +330,8 @@ uint64_t tn_model_kv_bytes_per_cell(const tn_model *m, int type_k, int type_v) {
     if (tn_model_hparam_u32(m, "attention.key_length", &k_len, false) || !k_len)
         k_len = (uint32_t)m->n_embd / n_head;
     if (tn_model_hparam_u32(m, "attention.value_length", &v_len, false) || !v_len) v_len = k_len;
-    uint64_t k = tn_row_size(type_k, (int64_t)n_head_kv * k_len);
-    uint64_t v = tn_row_size(type_v, (int64_t)n_head_kv * v_len);
+    uint64_t k = tn_kv_row_size(type_k, (int64_t)n_head_kv * k_len, (int)k_len);
+    uint64_t v = tn_kv_row_size(type_v, (int64_t)n_head_kv * v_len, (int)v_len);
     if (!k || !v) return 0;
     return (uint64_t)m->n_layer * (k + v);
 }
