@@ -305,7 +305,10 @@ static void check_quant_and_kld(void) {
         CHECK(tn_perplexity(mq, NULL, 0, &q, &r) == 0, "kld 1 window: %s", tn_last_error());
         want /= cnt;
         printf("KLD of Q4_0 over window 1: %.7f, computed here %.7f\n", r.kld_mean, want);
-        CHECK(fabs(r.kld_mean - want) < 2e-4 * want + 1e-6, "KLD %.7f vs %.7f", r.kld_mean, want);
+        /* the base file keeps log-probs in 16 bits (step = range / 65534, ~4e-4 nats): each token's
+         * KLD can move by up to about a step; over a window the rounding averages out (measured
+         * 1e-7 to 3e-6), so 1e-3 relative + 1e-5 absolute */
+        CHECK(fabs(r.kld_mean - want) < 1e-3 * want + 1e-5, "KLD %.7f vs %.7f", r.kld_mean, want);
         free(lb);
         free(toks);
     }
