@@ -32,6 +32,9 @@ static void usage(FILE *f) {
             "  -s, --seed N             random seed (default: random)\n"
             "  --ignore-eos             keep generating after end of text\n"
             "  --no-display-prompt      do not echo the prompt\n"
+            "  --profile                per-op time and bytes per generated token (table on stderr)\n"
+            "  --profile-json FILE      the same profile as JSON\n"
+            "  --bw GBPS                bandwidth the profile's %%BW column compares with\n"
             "  -h, --help               this text\n");
 }
 
@@ -39,7 +42,9 @@ typedef struct run_opts {
     const char *model, *prompt, *prompt_file;
     long n_predict, n_ctx, n_batch, n_threads, ngl;
     int type_k, type_v;
-    bool ignore_eos, show_prompt, seed_set;
+    bool ignore_eos, show_prompt, seed_set, profile;
+    const char *profile_json;
+    double bw_gbps;
     tn_sampler_params sp;
 } run_opts;
 
@@ -71,6 +76,9 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) { rc = cli_int(argc, argv, &i, 0, 0xFFFFFFFFL, &v); o->sp.seed = (uint64_t)v; o->seed_set = true; }
         else if (!strcmp(a, "--ignore-eos")) o->ignore_eos = true;
         else if (!strcmp(a, "--no-display-prompt")) o->show_prompt = false;
+        else if (!strcmp(a, "--profile")) o->profile = true;
+        else if (!strcmp(a, "--profile-json")) rc = cli_str(argc, argv, &i, &o->profile_json);
+        else if (!strcmp(a, "--bw")) rc = cli_float(argc, argv, &i, 0, 1e6, &o->bw_gbps);
         else {
             fprintf(stderr, "error: unknown option '%s' (see tern run --help)\n", a);
             return -1;
@@ -145,6 +153,15 @@ int cmd_run(int argc, char **argv) {
         fflush(stdout);
     }
     for (int32_t i = 0; i < n_prompt; i++) tn_sampler_accept(smp, toks[i]);
+    /* the profile covers the generated tokens (one decode step each), not the prompt */
+    tn_profile *prof = NULL;
+    if (o.profile || o.profile_json) {
+        prof = tn_profile_attach(ctx);
+        if (!prof) {
+            fprintf(stderr, "error: profiler: %s\n", tn_last_error());
+            goto done;
+        }
+    }
     double t1 = cli_now_ms();
     tn_batch b = {.n_tokens = n_prompt, .token = toks};
     if (tn_decode(ctx, &b)) {
@@ -162,7 +179,10 @@ int cmd_run(int argc, char **argv) {
         n_gen++;
         if (pos >= n_ctx) break; /* context full */
         tn_batch nb = {.n_tokens = 1, .token = &tok};
-        if (tn_decode(ctx, &nb)) {
+        if (prof) tn_profile_resume(prof);
+        const int drc = tn_decode(ctx, &nb);
+        if (prof) tn_profile_pause(prof);
+        if (drc) {
             fprintf(stderr, "\nerror: %s\n", tn_last_error());
             goto done;
         }
@@ -193,6 +213,19 @@ int cmd_run(int argc, char **argv) {
             n_prompt / (t_prompt / 1e3));
     fprintf(stderr, "generation:  %10.2f ms / %5d tokens (%8.2f tokens/s)\n", t_gen, n_gen,
             n_gen > 0 ? n_gen / (t_gen / 1e3) : 0.0);
+    if (prof && o.profile) {
+        fprintf(stderr, "\n");
+        tn_profile_print(prof, stderr, o.bw_gbps, 0);
+    }
+    if (prof && o.profile_json) {
+        FILE *jf = fopen(o.profile_json, "w");
+        if (!jf) {
+            fprintf(stderr, "error: cannot write %s\n", o.profile_json);
+            goto done;
+        }
+        tn_profile_json(prof, jf, o.bw_gbps, 0);
+        fclose(jf);
+    }
     rc = 0;
 done:
     free(toks);
