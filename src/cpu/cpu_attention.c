@@ -8,7 +8,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/half.h"
 #include "cpu/cpu_backend.h"
+#include "formats/types.h"
 #include "kv/kv.h"
 
 static void head_rmsnorm(float *x, const float *w, int n, float eps) {
@@ -100,6 +102,10 @@ static void attend(void *arg, int64_t jb, int64_t je, int thread) {
     int group = p->n_head / p->n_head_kv;
     float *sc = t->scores + (size_t)thread * (size_t)b->n_kv;
     float qr[TN_TURBO_MAX_DIM], x[TN_TURBO_MAX_DIM]; /* head_dim <= 512: checked at model load */
+    /* F16 / F32 caches (f16 is the default) are read inline; the other types decode each head
+     * row through the codec. The sums run in one fixed order whatever the cache's address, so a
+     * token's attention is the same in a prompt batch and in a decode step. */
+    const int kt = t->ck.type, vt = t->cv.type;
     for (int64_t j = jb; j < je; j++) {
         int64_t tok = j / p->n_head;
         int h = (int)(j % p->n_head);
@@ -114,9 +120,18 @@ static void attend(void *arg, int64_t jb, int64_t je, int thread) {
                 sc[c] = -INFINITY;
                 continue;
             }
-            tn_kv_decode_head(&t->ck, kc + (size_t)c * krow, kvh, x, 1);
             float s = 0;
-            for (int d = 0; d < hd; d++) s += qr[d] * x[d];
+            const uint8_t *kr = kc + (size_t)c * krow;
+            if (kt == TN_TYPE_F16) {
+                const uint16_t *k16 = (const uint16_t *)kr + (size_t)kvh * hd;
+                for (int d = 0; d < hd; d++) s += qr[d] * tn_fp16_to_fp32(k16[d]);
+            } else if (kt == TN_TYPE_F32) {
+                const float *k32 = (const float *)kr + (size_t)kvh * hd;
+                for (int d = 0; d < hd; d++) s += qr[d] * k32[d];
+            } else {
+                tn_kv_decode_head(&t->ck, kr, kvh, x, 1);
+                for (int d = 0; d < hd; d++) s += qr[d] * x[d];
+            }
             sc[c] = s * p->scale;
             if (sc[c] > mx) mx = sc[c];
         }
@@ -126,8 +141,17 @@ static void attend(void *arg, int64_t jb, int64_t je, int thread) {
             if (sc[c] == -INFINITY) continue;
             float w = expf(sc[c] - mx);
             sum += w;
-            tn_kv_decode_head(&t->cv, vc + (size_t)c * vrow, kvh, x, 1);
-            for (int d = 0; d < hd; d++) o[d] += w * x[d];
+            const uint8_t *vr = vc + (size_t)c * vrow;
+            if (vt == TN_TYPE_F16) {
+                const uint16_t *v16 = (const uint16_t *)vr + (size_t)kvh * hd;
+                for (int d = 0; d < hd; d++) o[d] += w * tn_fp16_to_fp32(v16[d]);
+            } else if (vt == TN_TYPE_F32) {
+                const float *v32 = (const float *)vr + (size_t)kvh * hd;
+                for (int d = 0; d < hd; d++) o[d] += w * v32[d];
+            } else {
+                tn_kv_decode_head(&t->cv, vr, kvh, x, 1);
+                for (int d = 0; d < hd; d++) o[d] += w * x[d];
+            }
         }
         float inv = sum > 0 ? (float)(1.0 / sum) : 0.0f;
         for (int d = 0; d < hd; d++) o[d] *= inv;
