@@ -1,0 +1,68 @@
+/* CUDA kernels for TurboQuant KV caches (src/kv/kv.h layouts, bytes identical to the CPU's):
+ * writing K/V rows into a turbo (or f16/f32) cache, and attention over such caches without
+ * materializing f16 K/V (the query is rotated once per head in shared memory, scores are taken
+ * against norm-scaled codebook values, values are accumulated in the rotated domain and unrotated
+ * once). Decode splits the cells over several blocks (split-KV) and merges the partial softmax
+ * sums in a second kernel; prefill runs the same kernel with one block per (token, head).
+ * C API over device pointers, so the backend (cuda_backend.cu) can call it from its op list,
+ * plus host-memory wrappers for tests. Only in CUDA=1 builds. */
+#ifndef TN_CUDA_CUDA_TURBO_H
+#define TN_CUDA_CUDA_TURBO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Attention over one layer's cache; all pointers are device memory. */
+typedef struct tn_cuda_turbo_attn {
+    int32_t n_head, n_head_kv, head_dim;
+    int32_t type_k, type_v; /* f16, f32, turbo2, turbo3 or turbo4 (numbers of src/kv/kv.h) */
+    uint32_t rot_seed;      /* tn_kv_layer.rot_seed */
+    float scale;            /* softmax scale */
+    const void *k, *v;      /* n_kv rows of tn_kv_row_size(type, n_head_kv * head_dim) bytes */
+    const float *q;         /* [n_tokens][n_head * head_dim], after RoPE */
+    float *out;             /* [n_tokens][n_head * head_dim] */
+    int32_t n_tokens;
+    const int32_t *pos, *seq;           /* [n_tokens] */
+    int32_t n_kv;                       /* cells [0, n_kv) may be attended to */
+    const int32_t *n_kv_dev; /* if set, n_kv is read from here on the device (graph replay) */
+    const int32_t *cell_pos, *cell_seq; /* [n_kv]; cell_pos -1 = empty */
+    int32_t n_split;                    /* KV splits (1 = none; decode uses 2 .. 64) */
+    float *part; /* scratch of tn_cuda_turbo_scratch() floats when n_split > 1 */
+} tn_cuda_turbo_attn;
+
+/* Writing K and V of a batch into the cache (after RoPE); device pointers. */
+typedef struct tn_cuda_turbo_store {
+    int32_t n_head_kv, head_dim, type_k, type_v;
+    uint32_t rot_seed;
+    const float *k, *v; /* [n_tokens][n_head_kv * head_dim] */
+    void *k_cache, *v_cache;
+    const int32_t *cell; /* [n_tokens] destination cell of each token */
+    int32_t n_tokens;
+} tn_cuda_turbo_store;
+
+/* 1 if the kernels handle these cache types and head size (head_dim a multiple of 16 up to 256,
+ * types f16/f32/turbo2/3/4 with at least one turbo type), else 0. */
+int tn_cuda_turbo_supported(int type_k, int type_v, int head_dim);
+/* Floats of scratch (part) an attention call with a->n_split > 1 needs. */
+size_t tn_cuda_turbo_scratch(const tn_cuda_turbo_attn *a);
+/* Queue the kernels on `stream` (a cudaStream_t; NULL = default stream). 0, or -1 with an error
+ * (tn_last_error) if the shape is unsupported or the launch failed. */
+int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream);
+int tn_cuda_turbo_store_rows(const tn_cuda_turbo_store *s, void *stream);
+
+/* Test wrappers on host memory: copy in, run, copy out, synchronize. a->k/v/q/pos/seq/cell_pos/
+ * cell_seq point to host memory of n_kv rows / n_tokens entries; out is host memory. */
+int tn_cuda_turbo_attention_host(const tn_cuda_turbo_attn *a);
+/* s->k/v/cell in host memory; k_cache/v_cache host buffers of n_cells rows that receive the
+ * rows written on the device (the other rows are copied back unchanged). */
+int tn_cuda_turbo_store_rows_host(const tn_cuda_turbo_store *s, int32_t n_cells);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
