@@ -85,7 +85,8 @@ typedef struct tn_ctx_params {
     int32_t n_batch;   /* largest micro-batch computed at once; larger batches are split */
     int32_t n_threads; /* CPU threads; 0 = all cores */
     int32_t n_seq_max; /* distinct sequence ids allowed (0 .. n_seq_max-1) */
-    int type_k;        /* KV cache element types (tn_type numbers); F16 by default */
+    int type_k;        /* KV cache element types: tn_type numbers (F16 default, BF16, Q8_0, Q4_0,
+                          F32) or TurboQuant turbo2/3/4 = 64/65/66 (src/kv/kv.h) */
     int type_v;
 } tn_ctx_params;
 
