@@ -34,7 +34,7 @@ TEST_COMMON_OBJ := $(TEST_COMMON_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(CUDA),1)
   CFLAGS += -DTN_CUDA=1
   LIB_ALL_OBJ = $(LIB_OBJ) $(CU_OBJ)
-  LDLIBS += -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++ -Wl,-rpath,/usr/local/cuda/lib64
+  LDLIBS += -L/usr/local/cuda/lib64 -lcudart -lcublas -lnccl -lstdc++ -Wl,-rpath,/usr/local/cuda/lib64
 else
   LIB_ALL_OBJ = $(LIB_OBJ)
 endif
