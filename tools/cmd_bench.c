@@ -20,6 +20,7 @@
 #include "formats/types.h"
 #include "runtime/profile.h"
 #include "synth/synth.h"
+#include "tp_flag.h"
 
 #define CUDA_COPY_GBPS 3028.0 /* docs/ANCHORS.md: H100 device-to-device copy */
 
@@ -43,6 +44,7 @@ typedef struct bench_opts {
     const char *svg_path, *write_path, *synth_dir;
     uint64_t seed;
     int synth_layers;
+    int tp; /* -tp N: tensor parallelism (N > 1 only prints the plan for now) */
 } bench_opts;
 
 static void usage(FILE *f) {
@@ -71,6 +73,8 @@ static void usage(FILE *f) {
             "  -ctk, --cache-type-k T[,T] KV cache type for K: f16, bf16, q8_0, q4_0,\n"
             "                             turbo2, turbo3, turbo4, f32 (default f16)\n"
             "  -ctv, --cache-type-v T[,T] KV cache type for V (default f16)\n"
+            "  -tp, --tensor-split N      tensor parallelism over N GPUs (N > 1: prints each model's\n"
+            "                             plan; the multi-GPU forward pass is not implemented yet)\n"
             "  -fa, --flash-attn 0|1      accepted for llama-bench compatibility (recorded only)\n"
             "  -o, --output md|json|jsonl|csv   output format (default md)\n"
             "  --bw GBPS                  memory bandwidth to compare generation against (default:\n"
@@ -198,6 +202,9 @@ static int parse(int argc, char **argv, bench_opts *o) {
         } else if (is(a, "--peak-tflops", NULL)) {
             rc = cli_float(argc, argv, &i, 1e-6, 1e6, &d);
             o->peak_tflops = d;
+        } else if (is(a, "-tp", "--tensor-split")) {
+            rc = cli_int(argc, argv, &i, 1, TP_FLAG_MAX, &x);
+            o->tp = (int)x;
         } else if (is(a, "--seed", NULL)) {
             rc = cli_int(argc, argv, &i, 0, 0x7fffffffL, &x);
             o->seed = (uint64_t)x;
@@ -561,6 +568,15 @@ int cmd_bench(int argc, char **argv) {
     }
     int rc = 1;
     result_list results = {0};
+    if (o.tp > 1) { /* the plan of every model, then a refusal (tools/tp_flag.c) */
+        for (int k = 0; k < o.models.n; k++)
+            tp_refuse_model(o.models.v[k], o.tp, o.type_k.v[0], o.type_v.v[0]);
+        for (int k = 0; k < o.synth.n * o.wtypes.n; k++)
+            tp_refuse_synth(o.synth.v[k / o.wtypes.n], o.wtypes.v[k % o.wtypes.n], o.pure, o.tp,
+                            o.type_k.v[0], o.type_v.v[0]);
+        free_lists(&o);
+        return 1;
+    }
     if (o.write_path) {
         tn_synth_params sp;
         if (o.synth.n != 1 || o.wtypes.n != 1) {

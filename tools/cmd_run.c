@@ -8,6 +8,7 @@
 #include "formats/types.h"
 #include "kv/kv.h"
 #include "runtime/profile.h"
+#include "tp_flag.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -23,6 +24,8 @@ static void usage(FILE *f) {
             "  -ctk, --cache-type-k T   KV cache type for K (f16, bf16, q8_0, q4_0,\n"
             "                           turbo2, turbo3, turbo4, f32; default f16)\n"
             "  -ctv, --cache-type-v T   KV cache type for V\n"
+            "  -tp, --tensor-split N    tensor parallelism over N GPUs (N > 1: prints the plan;\n"
+            "                           the multi-GPU forward pass is not implemented yet)\n"
             "  --temp X                 temperature, 0 = greedy (default 0.8)\n"
             "  --top-k N                top-k sampling, 0 = off (default 40)\n"
             "  --top-p X                top-p sampling, 1 = off (default 0.95)\n"
@@ -40,7 +43,7 @@ static void usage(FILE *f) {
 
 typedef struct run_opts {
     const char *model, *prompt, *prompt_file;
-    long n_predict, n_ctx, n_batch, n_threads, ngl;
+    long n_predict, n_ctx, n_batch, n_threads, ngl, tp;
     int type_k, type_v;
     bool ignore_eos, show_prompt, seed_set, profile;
     const char *profile_json;
@@ -79,6 +82,7 @@ static int parse(int argc, char **argv, run_opts *o) {
         else if (!strcmp(a, "--profile")) o->profile = true;
         else if (!strcmp(a, "--profile-json")) rc = cli_str(argc, argv, &i, &o->profile_json);
         else if (!strcmp(a, "--bw")) rc = cli_float(argc, argv, &i, 0, 1e6, &o->bw_gbps);
+        else if (!strcmp(a, "-tp") || !strcmp(a, "--tensor-split")) rc = cli_int(argc, argv, &i, 1, TP_FLAG_MAX, &o->tp);
         else {
             fprintf(stderr, "error: unknown option '%s' (see tern run --help)\n", a);
             return -1;
@@ -100,6 +104,7 @@ int cmd_run(int argc, char **argv) {
     if (parse(argc, argv, &o)) return 1;
     if (!o.seed_set) o.sp.seed = (uint64_t)cli_now_ms() ^ 0x5eed;
     if (!o.model) o.model = cli_default_model();
+    if (o.tp > 1) return tp_refuse_model(o.model, (int)o.tp, o.type_k, o.type_v);
     char *file_prompt = NULL;
     if (o.prompt_file && !(file_prompt = cli_read_file(o.prompt_file, NULL))) return 1;
     const char *prompt = file_prompt ? file_prompt : o.prompt;
