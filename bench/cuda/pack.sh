@@ -7,6 +7,7 @@ bench/cuda/build.sh > /dev/null
 rm -rf build-cuda-dev && mkdir -p build-cuda-dev/stage/tests build-cuda-dev/stage/bench
 strip -o build-cuda-dev/stage/tern build-cuda/tern
 strip -o build-cuda-dev/stage/tests/test_cuda build-cuda/tests/test_cuda
+strip -o build-cuda-dev/stage/tests/test_cuda_turbo build-cuda/tests/test_cuda_turbo
 /usr/local/cuda/bin/nvcc -O2 -gencode arch=compute_90a,code=sm_90a -o build-cuda-dev/stage/bench/copy_bw bench/cuda/copy_bw.cu
 tar czf build-cuda-dev/bin.tgz -C build-cuda-dev/stage .
 rm -rf build-cuda-dev/stage
