@@ -4,42 +4,12 @@
 #   /usr/bin/python3 tests/scripts/compare_gguf.py GOT.gguf WANT.gguf [--data-only]
 # --data-only: tensors only (e.g. a converter's q8_0 against llama-quantize's Q8_0, whose
 # metadata differs by design). Exit status 0 if everything compared is identical.
-import struct, sys
+import os, sys
 
-SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gguf_raw import read  # noqa: E402
+
 TNAME = {0: 'f32', 1: 'f16', 8: 'q8_0', 30: 'bf16'}
-
-def read(path):
-    b = open(path, 'rb').read(); p = 4
-    def u(f):
-        nonlocal p; v = struct.unpack_from(f, b, p)[0]; p += struct.calcsize(f); return v
-    def skip(t):
-        nonlocal p
-        if t == 8: n = u('<Q'); p += n
-        elif t == 9:
-            et = u('<I'); n = u('<Q')
-            if et in SIZES: p += n * SIZES[et]
-            else:
-                for _ in range(n): skip(et)
-        else: p += SIZES[t]
-    assert b[:4] == b'GGUF', path
-    ver = u('<I'); nt = u('<Q'); nkv = u('<Q'); kvs = []
-    for _ in range(nkv):
-        n = u('<Q'); k = b[p:p + n].decode(); p += n; t = u('<I'); s = p; skip(t); kvs.append((k, t, b[s:p]))
-    infos = []
-    for _ in range(nt):
-        n = u('<Q'); name = b[p:p + n].decode(); p += n
-        nd = u('<I'); ne = [u('<Q') for _ in range(nd)]; ty = u('<I'); off = u('<Q'); infos.append((name, ne, ty, off))
-    align = 32
-    for k, t, raw in kvs:
-        if k == 'general.alignment': align = struct.unpack('<I', raw)[0]
-    base = (p + align - 1) // align * align
-    offs = sorted(o for _, _, _, o in infos) + [len(b) - base]
-    ts = []
-    for name, ne, ty, off in infos:
-        end = offs[offs.index(off) + 1]
-        ts.append((name, ne, ty, b[base + off:base + end]))
-    return ver, kvs, ts, len(b)
 
 got, want = sys.argv[1], sys.argv[2]; data_only = '--data-only' in sys.argv
 vg, kg, tg, ng = read(got); vw, kw, tw, nw = read(want); bad = 0

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Dev-time, one-off: `tern convert` on the full shared tiny checkpoints vs llama.cpp's files, and
-# the converted Llama / Qwen3 through test_model's logits checks. Reads ../shared, so it is not
+# the converted Llama / Qwen3 through test_model's logits checks. Reads the full shared checkpoints
+# (outside the repository, given as an argument), so it is not
 # part of `make test` (test_convert covers cut-down copies). Usage, from the repository root:
 #   sh tests/scripts/convert_check.sh BUILD_DIR SHARED_MODELS_DIR
 set -u
-B=${1:-build}; S=${2:-../shared/models}; W=$(mktemp -d /tmp/tern-convert-check-XXXXXX)
+B=${1:?usage: convert_check.sh BUILD_DIR SHARED_MODELS_DIR}; S=${2:?usage: convert_check.sh BUILD_DIR SHARED_MODELS_DIR}; W=$(mktemp -d /tmp/tern-convert-check-XXXXXX)
 st=0
 for m in tiny-llama tiny-qwen3 tiny-qwen35; do
     echo "== $m: tern convert $S/$m/hf (auto -> bf16) vs $S/$m/$m-bf16.gguf"

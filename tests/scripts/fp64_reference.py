@@ -5,7 +5,8 @@
 # for this script and for tern), so they cannot separate "tern is exact" from "tern is a little
 # off". This script recomputes the logits of ref.json's logits_tokens from the bf16 safetensors in
 # float64 and writes them as float32 [128 x 1024]; tests/data/ref-fp64/*.bin were made with
-#   /usr/bin/python3 tests/scripts/fp64_reference.py ../shared/models/tiny-qwen3
+#   /usr/bin/python3 tests/scripts/fp64_reference.py SHARED_MODELS_DIR/tiny-qwen3
+# (SHARED_MODELS_DIR: the shared tiny models with their HF checkpoints, outside the repository)
 #   cp /tmp/dbg/np-logits.bin tests/data/ref-fp64/tiny-qwen3-logits-f32.bin
 # (Debian's python3-numpy; the script reads only the HF checkpoint and ref.json.)
 import json, struct, sys, numpy as np

@@ -2,7 +2,8 @@
 # tiny models, and for each the GGUF that llama.cpp's converter produced for the full model, cut
 # the same way. test_convert converts the small checkpoints with tern and compares byte for byte.
 #
-#   /usr/bin/python3 tests/scripts/make_convert_fixtures.py ../shared/models tests/data/convert
+#   /usr/bin/python3 tests/scripts/make_convert_fixtures.py SHARED_MODELS_DIR tests/data/convert
+# (SHARED_MODELS_DIR: the shared tiny models with their HF checkpoints, outside the repository)
 #
 # Why cutting is sound: every rearrangement llama.cpp makes works within a head (llama's Q/K row
 # permutation), elementwise (qwen35's 1 + w norms, -exp(A_log)) or over whole value heads
@@ -14,6 +15,9 @@
 # fp64_reference.py) let test_convert run the converted model too.
 import json, os, shutil, struct, sys
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gguf_raw  # noqa: E402
 
 SRC, DST = sys.argv[1], sys.argv[2]
 HIDDEN, FFN = 32, 64
@@ -27,36 +31,15 @@ SPECS = {
 }
 
 # ---- GGUF (read raw, write in llama.cpp's layout: 32-byte alignment, data padded per tensor) ----
-SCALAR = {0: '<B', 1: '<b', 2: '<H', 3: '<h', 4: '<I', 5: '<i', 6: '<f', 7: '<?', 10: '<Q', 11: '<q', 12: '<d'}
 
 def read_gguf(path):
-    b = open(path, 'rb').read(); p = 4
-    def u(f):
-        nonlocal p; v = struct.unpack_from(f, b, p)[0]; p += struct.calcsize(f); return v
-    def skip(t):
-        nonlocal p
-        if t == 8: n = u('<Q'); p += n
-        elif t == 9:
-            et = u('<I'); n = u('<Q')
-            for _ in range(n): skip(et)
-        else: p += struct.calcsize(SCALAR[t])
-    assert b[:4] == b'GGUF'; u('<I'); nt = u('<Q'); nkv = u('<Q')
-    kvs = []
-    for _ in range(nkv):
-        n = u('<Q'); key = b[p:p + n].decode(); p += n
-        t = u('<I'); start = p; skip(t); kvs.append((key, t, b[start:p]))
-    infos = []
-    for _ in range(nt):
-        n = u('<Q'); name = b[p:p + n].decode(); p += n
-        nd = u('<I'); ne = [u('<Q') for _ in range(nd)]; ty = u('<I'); off = u('<Q')
-        infos.append((name, ne, ty, off))
-    base = (p + 31) // 32 * 32
+    """-> kvs, [(name, type, array)] of a bf16/f32 GGUF (gguf_raw.read, data as numpy arrays)"""
+    _, kvs, infos, _ = gguf_raw.read(path)
     tensors = []
-    for name, ne, ty, off in infos:
+    for name, ne, ty, data in infos:
         dt = {0: np.float32, 30: np.uint16}[ty]
         n = int(np.prod(ne))
-        a = np.frombuffer(b, dt, n, base + off).reshape(list(reversed(ne)))
-        tensors.append((name, ty, a))
+        tensors.append((name, ty, np.frombuffer(data, dt, n).reshape(list(reversed(ne)))))
     return kvs, tensors
 
 def write_gguf(path, kvs, tensors):
