@@ -777,13 +777,15 @@ static int cu_end(tn_exec *e) {
     if (err != cudaSuccess) tn_cu_fail(ex, "CUDA: %s", cudaGetErrorString(err));
     else tn_cu_check(ex, "step");
     float ms = 0;
-    if (ex->timing && !ex->failed && ex->n_tokens <= TN_CU_MAX_NR &&
-        cudaEventElapsedTime(&ms, ex->ev0, ex->ev1) == cudaSuccess) {
-        ex->t_gpu_ms += ms;
-        ex->t_wall_ms += host_ms() - ex->t_begin;
-        ex->n_timed++;
+    if (ex->timing && !ex->failed && ex->n_tokens <= TN_CU_MAX_NR) {
+        if (cudaEventElapsedTime(&ms, ex->ev0, ex->ev1) == cudaSuccess) {
+            ex->t_gpu_ms += ms;
+            ex->t_wall_ms += host_ms() - ex->t_begin;
+            ex->n_timed++;
+        } else {
+            cudaGetLastError(); /* events not recorded this step (no graph launch): not an error */
+        }
     }
-    cudaGetLastError();
     ex->base.batch = NULL;
     if (ex->failed) return tn_set_error("%s", ex->err);
     return 0;
