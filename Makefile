@@ -88,7 +88,8 @@ test: $(BUILD)/tern $(TEST_BIN)
 	TERN_BIN=$(BUILD)/tern sh tests/run.sh $(BUILD)/tests
 
 # Coverage-guided fuzzing (clang + libFuzzer), SECONDS=300 by default; FUZZ_TARGET=gguf (the GGUF
-# reader, default) or tokenizer (encoder/decoder on every test vocabulary).
+# reader, default), tokenizer (encoder/decoder on every test vocabulary) or serve (the server's HTTP
+# and request parsers).
 fuzz:
 	sh tests/fuzz/run.sh $(or $(SECONDS),300) $(or $(FUZZ_TARGET),gguf)
 

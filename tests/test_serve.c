@@ -318,7 +318,7 @@ int main(void) {
     p.n_threads = 1;
     p.quiet = true;
     p.max_body = 1 << 20;
-    p.timeout_s = 5;
+    p.timeout_s = 1; /* the 408 check waits this long */
     g_srv = tn_server_new(&p);
     CHECK(g_srv != NULL, "server: %s", tn_last_error());
     if (!g_srv) return tn_test_done("test_serve");
@@ -464,6 +464,9 @@ int main(void) {
     check_error("POST without length", request_raw(nolen, sizeof nolen - 1), 411);
     const char garbage[] = "HELLO\r\n\r\n";
     check_error("garbage request line", request_raw(garbage, sizeof garbage - 1), 400);
+    /* a body that never arrives: 408 after --timeout (1 s here) */
+    const char stall[] = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{\"pro";
+    check_error("body never completed", request_raw(stall, sizeof stall - 1), 408);
 
     /* keep-alive with two pipelined requests on one connection */
     const char two[] = "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /v1/models HTTP/1.1\r\nHost: x\r\n"

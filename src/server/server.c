@@ -148,7 +148,8 @@ static void linger_close(int fd) {
     char junk[16384];
     size_t total = 0;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    while (total < (64u << 20) && poll(&pfd, 1, 500) > 0) {
+    time_t end = time(NULL) + 2; /* bounded: a client that keeps sending cannot hold the thread */
+    while (total < (64u << 20) && time(NULL) < end && poll(&pfd, 1, 500) > 0) {
         ssize_t n = recv(fd, junk, sizeof junk, 0);
         if (n <= 0) break;
         total += (size_t)n;

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Builds a fuzzer (tests/fuzz/fuzz_TARGET.c: gguf, the default, or tokenizer) with clang's
+# Builds a fuzzer (tests/fuzz/fuzz_TARGET.c: gguf, the default, tokenizer or serve) with clang's
 # libFuzzer + ASan + UBSan against the library sources compiled with the same flags, then runs it
 # for SECONDS (default 300).
-#   sh tests/fuzz/run.sh [SECONDS] [gguf|tokenizer]
+#   sh tests/fuzz/run.sh [SECONDS] [gguf|tokenizer|serve]
 # Output goes to $FUZZ_BUILD (default build-fuzz): the growing corpus in corpus/ (gguf) or
 # corpus-tokenizer/, crash inputs in crashes/. Seeds (read only): tests/data/gguf/corpus or
 # tests/data/tok-fuzz.tar.xz (unpacked into $FUZZ_BUILD/seeds-tokenizer). Needs clang with compiler-rt
@@ -13,7 +13,8 @@ target=${2:-gguf}
 case "$target" in
 gguf) seeds=tests/data/gguf/corpus corpus=corpus dict=tests/fuzz/gguf.dict max_len=65536 ;;
 tokenizer) seeds=seeds-tokenizer corpus=corpus-tokenizer dict=tests/fuzz/tok.dict max_len=4096 ;;
-*) echo "unknown fuzz target '$target' (gguf, tokenizer)" >&2; exit 1 ;;
+serve) seeds=tests/data/serve-fuzz corpus=corpus-serve dict=tests/fuzz/serve.dict max_len=16384 ;;
+*) echo "unknown fuzz target '$target' (gguf, tokenizer, serve)" >&2; exit 1 ;;
 esac
 cd "$(dirname "$0")/../.."
 out=${FUZZ_BUILD:-build-fuzz}
