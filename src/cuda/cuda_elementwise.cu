@@ -70,10 +70,17 @@ constexpr int RN_V = 4;
 static __global__ void __launch_bounds__(1024) k_rmsnorm4(float *out, const float *x, const float *w, int64_t dim,
                                                           float eps, int8_t *xq, tn_cu_xmeta *xm) {
     tn_cu_pdl_begin();
-    tn_cu_pdl_wait();
     __shared__ double sh[32];
     const int64_t r = blockIdx.x;
     const int n4 = (int)(dim / 4), bd = blockDim.x, tid = threadIdx.x, lane = tid & 31;
+    /* the norm weights are constant: fetched before waiting for the previous kernel */
+    float4 gw[RN_V];
+#pragma unroll
+    for (int k = 0; k < RN_V; k++) {
+        const int i4 = tid + k * bd;
+        gw[k] = i4 < n4 ? ((const float4 *)w)[i4] : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    tn_cu_pdl_wait();
     const float4 *xr = (const float4 *)(x + r * dim);
     float4 v[RN_V];
     double ss = 0;
@@ -93,7 +100,7 @@ static __global__ void __launch_bounds__(1024) k_rmsnorm4(float *out, const floa
         const bool act = i4 < n4;
         float4 y = make_float4(0.f, 0.f, 0.f, 0.f);
         if (act) {
-            const float4 g = ((const float4 *)w)[i4];
+            const float4 g = gw[k];
             y = make_float4(v[k].x * s * g.x, v[k].y * s * g.y, v[k].z * s * g.z, v[k].w * s * g.w);
             ((float4 *)(out + r * dim))[i4] = y;
         }

@@ -7,96 +7,15 @@
 #include <cuda_runtime.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "core/error.h"
 #include "cuda/cuda_turbo.h"
 #include "formats/types.h"
-#include "kv/kv.h"
 }
-
-enum { TQ_MAX_D = 256, TQ_THREADS = 128, TQ_WARPS = TQ_THREADS / 32, TQ_MAX_SPLIT = 64 };
-
-/* Codebook of one bit width (tn_turbo_codebook / tn_turbo_boundaries), passed by value. */
-struct tq_cb {
-    float c[16], b[15];
-    int n_b;
-};
-
-/* Sub-blocks of a head (tn_turbo_rot: largest power of two first). */
-struct tq_geo {
-    int d, n_sub;
-    int off[TN_TURBO_MAX_SUB], len[TN_TURBO_MAX_SUB];
-};
-
-/* One cache's layout. bits = 0: plain f16 (f32 = 1) rows. */
-struct tq_cache {
-    const uint8_t *base;
-    int bits, is_f32;
-    size_t row_bytes, head_bytes, norm_off;
-    tq_cb cb;
-};
-
-/* The hash of turbo.h (tn_turbo_hash / tn_turbo_sign_bit): must stay identical. */
-__device__ __forceinline__ float tq_sign(uint32_t seed, uint32_t k) {
-    uint32_t x = seed + 0x9e3779b9u * k;
-    x ^= x >> 16;
-    x *= 0x21f0aaadu;
-    x ^= x >> 15;
-    x *= 0x735a2d97u;
-    x ^= x >> 15;
-    return (x >> 31) ? -1.0f : 1.0f;
-}
-
-__device__ __forceinline__ int tq_sub_of(const tq_geo &g, int i) {
-    int s = 0;
-    while (s + 1 < g.n_sub && i >= g.off[s + 1]) s++;
-    return s;
-}
-
-/* In place on shared memory x[d], whole block: rotate (tn_turbo_rotate) or unrotate. Same
- * operations as the CPU: x *= D_a; Walsh-Hadamard butterflies; x *= (D_b * 1/sqrt(n)). */
-__device__ void tq_rotate_smem(float *x, const tq_geo &g, uint32_t seed, bool inverse) {
-    uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
-    for (int i = threadIdx.x; i < g.d; i += blockDim.x) x[i] = __fmul_rn(x[i], tq_sign(seed, pre + i));
-    __syncthreads();
-    for (int h = 1; h < g.len[0]; h <<= 1) {
-        for (int p = threadIdx.x; p < g.d / 2; p += blockDim.x) {
-            int s = tq_sub_of(g, 2 * p);
-            if (h >= g.len[s]) continue;
-            int j = p - g.off[s] / 2;
-            int a = g.off[s] + (j / h) * 2 * h + j % h, b = a + h;
-            float va = x[a], vb = x[b];
-            x[a] = __fadd_rn(va, vb);
-            x[b] = __fsub_rn(va, vb);
-        }
-        __syncthreads();
-    }
-    for (int i = threadIdx.x; i < g.d; i += blockDim.x) {
-        float sc = 1.0f / sqrtf((float)g.len[tq_sub_of(g, i)]);
-        x[i] = __fmul_rn(x[i], __fmul_rn(tq_sign(seed, post + i), sc));
-    }
-    __syncthreads();
-}
-
-/* Element i of head h of cell c: for turbo caches in the rotated domain (norm/sqrt(n) * C[idx]). */
-__device__ __forceinline__ float tq_load(const tq_cache &k, int64_t c, int h, int i, int d,
-                                         int sub, float inv_sqrt_n, int n_sub) {
-    const uint8_t *row = k.base + (size_t)c * k.row_bytes;
-    if (!k.bits) {
-        if (k.is_f32) return ((const float *)row)[h * d + i];
-        return __half2float(((const __half *)row)[h * d + i]);
-    }
-    const uint8_t *q = row + (size_t)h * k.head_bytes;
-    int idx;
-    if (k.bits == 4) idx = (q[i >> 1] >> ((i & 1) * 4)) & 15;
-    else {
-        idx = (q[i >> 2] >> ((i & 3) * 2)) & 3;
-        if (k.bits == 3) idx |= ((q[d / 4 + (i >> 3)] >> (i & 7)) & 1) << 2;
-    }
-    const __half *norms = (const __half *)(row + k.norm_off) + h * n_sub;
-    return __half2float(norms[sub]) * inv_sqrt_n * k.cb.c[idx];
-}
+#include "cuda/cuda_turbo_common.cuh"
 
 struct tq_attn_args {
     tn_cuda_turbo_attn a;
@@ -175,16 +94,16 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_attn_kernel(const tq_attn_args 
     for (int w = 0; w < TQ_WARPS; w++)
         if (wl[w] > 0) L += wl[w] * __expf(wm[w] - M);
     if (a.n_split > 1) {
-        float *pp = a.part + ((size_t)th * a.n_split + split) * (size_t)(d + 2);
+        float *pp = a.part + ((size_t)th * a.n_split + split) * tq_part_stride(d);
         if (threadIdx.x == 0) {
-            pp[0] = M;
-            pp[1] = L;
+            pp[d] = M;
+            pp[d + 1] = L;
         }
         for (int i = threadIdx.x; i < d; i += blockDim.x) {
             float A = 0.0f;
             for (int w = 0; w < TQ_WARPS; w++)
                 if (wl[w] > 0) A += wacc[w][i] * __expf(wm[w] - M);
-            pp[2 + i] = A;
+            pp[i] = A;
         }
         return;
     }
@@ -202,37 +121,80 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_attn_kernel(const tq_attn_args 
 }
 
 /* Split-KV merge: one block per (token, head) combines the n_split partial softmax sums, then
- * normalizes and unrotates once. */
+ * normalizes and unrotates once. Thread s takes split s's (max, sum) (n_split <= blockDim), so the
+ * weights cost one round of loads; for the weighted sum the threads split into d/4 float4 columns
+ * times blockDim/(d/4) phases over the splits, 8 loads in flight each, summed in shared memory.
+ * Splits with nothing visible (sum 0) get weight 0. */
 __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args args) {
     const tn_cuda_turbo_attn &a = args.a;
-    const int d = a.head_dim, th = blockIdx.x, ns = a.n_split;
-    __shared__ float os[TQ_MAX_D];
+    const int d = a.head_dim, th = blockIdx.x, ns = a.n_split, tid = threadIdx.x;
+    const int warp = tid / 32, lane = tid % 32;
+    __shared__ __align__(16) float os[TQ_MAX_D];
+    __shared__ __align__(16) float4 col[TQ_THREADS];
     __shared__ float wgt[TQ_MAX_SPLIT];
-    __shared__ float Ls;
-    const float *pp = a.part + (size_t)th * ns * (size_t)(d + 2);
-    if (threadIdx.x == 0) {
-        float M = -INFINITY, L = 0.0f;
-        for (int s = 0; s < ns; s++)
-            if (pp[(size_t)s * (d + 2) + 1] > 0) M = fmaxf(M, pp[(size_t)s * (d + 2)]);
-        for (int s = 0; s < ns; s++) {
-            float ls = pp[(size_t)s * (d + 2) + 1];
-            wgt[s] = ls > 0 ? __expf(pp[(size_t)s * (d + 2)] - M) : 0.0f;
-            L += ls * wgt[s];
-        }
-        Ls = L;
-    }
+    __shared__ float red[TQ_WARPS];
+    const size_t stride = tq_part_stride(d);
+    const float *pp = a.part + (size_t)th * ns * stride;
+    const float ls = tid < ns ? pp[(size_t)tid * stride + d + 1] : 0.0f;
+    const float ms = tid < ns && ls > 0 ? pp[(size_t)tid * stride + d] : -INFINITY;
+    float M = ms;
+    for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    if (lane == 0) red[warp] = M;
     __syncthreads();
-    for (int i = threadIdx.x; i < d; i += blockDim.x) {
-        float A = 0.0f;
-        for (int s = 0; s < ns; s++)
-            if (wgt[s] > 0) A += pp[(size_t)s * (d + 2) + 2 + i] * wgt[s];
-        os[i] = Ls > 0 ? A / Ls : 0.0f;
+    M = red[0];
+    for (int w = 1; w < TQ_WARPS; w++) M = fmaxf(M, red[w]);
+    __syncthreads();
+    const float w_s = ls > 0 ? __expf(ms - M) : 0.0f;
+    if (tid < ns) wgt[tid] = w_s;
+    float L = ls * w_s;
+    for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+    if (lane == 0) red[warp] = L;
+    __syncthreads();
+    L = 0.0f;
+    for (int w = 0; w < TQ_WARPS; w++) L += red[w];
+    const int ng = d / 4, nph = TQ_THREADS / ng, gi = tid % ng, ph = tid / ng;
+    float4 A = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (ph < nph) {
+        const float4 *src = (const float4 *)pp + gi;
+        const size_t s4 = stride / 4;
+        int s = ph;
+        for (; s + 7 * nph < ns; s += 8 * nph) {
+            float4 v[8];
+#pragma unroll
+            for (int k = 0; k < 8; k++) v[k] = src[(size_t)(s + k * nph) * s4];
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                const float w = wgt[s + k * nph];
+                if (w > 0) A.x += v[k].x * w, A.y += v[k].y * w, A.z += v[k].z * w, A.w += v[k].w * w;
+            }
+        }
+        for (; s < ns; s += nph) {
+            const float w = wgt[s];
+            if (w > 0) {
+                const float4 v = src[(size_t)s * s4];
+                A.x += v.x * w, A.y += v.y * w, A.z += v.z * w, A.w += v.w * w;
+            }
+        }
+    }
+    col[tid] = A;
+    __syncthreads();
+    const float inv = L > 0 ? 1.0f / L : 0.0f;
+    for (int i = tid; i < d; i += blockDim.x) {
+        float o = 0.0f;
+        for (int p = 0; p < nph; p++) o += ((const float *)&col[p * ng + i / 4])[i % 4];
+        os[i] = o * inv;
     }
     __syncthreads();
     if (args.v.bits) tq_rotate_smem(os, args.g, a.rot_seed, true);
     const int t = th / a.n_head, h = th % a.n_head;
     float *out = a.out + ((size_t)t * a.n_head + h) * d;
-    for (int i = threadIdx.x; i < d; i += blockDim.x) out[i] = os[i];
+    for (int i = tid; i < d; i += blockDim.x) out[i] = os[i];
+}
+
+/* Sum of a double over the warp (lanes combined pairwise, every lane gets the total). */
+__device__ __forceinline__ double tq_warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v = __dadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
 }
 
 struct tq_store_args {
@@ -266,16 +228,23 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_arg
     const tq_cb &cb = c.cb;
     for (int i = threadIdx.x; i < d; i += blockDim.x) y[i] = x[i];
     __syncthreads();
-    /* |x| per sub-block in double, summed in element order as on the CPU */
-    if (threadIdx.x < g.n_sub) {
-        int o = g.off[threadIdx.x], n = g.len[threadIdx.x];
+    /* |x| per sub-block in double, one warp per sub-block (n_sub <= 4 for heads <= 256). The CPU
+     * sums in element order; the warp's tree order can differ in the last bit of a double, which
+     * changes a stored byte only if that moves a float exactly across a rounding or decision
+     * boundary (test_cuda_turbo: no differing byte in ~1.5 MB). */
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (warp < g.n_sub) {
+        int o = g.off[warp], n = g.len[warp];
         double ss = 0;
-        for (int i = o; i < o + n; i++) ss = __dadd_rn(ss, __dmul_rn((double)y[i], (double)y[i]));
-        double len = sqrt(ss);
-        len_s[threadIdx.x] = len;
-        skip_s[threadIdx.x] = !(len > 0) || !isfinite(len);
-        sc_s[threadIdx.x] = (float)(sqrt((double)n) / len);
-        inv_a_s[threadIdx.x] = 1.0f;
+        for (int i = o + lane; i < o + n; i += 32) ss = __dadd_rn(ss, __dmul_rn((double)y[i], (double)y[i]));
+        ss = tq_warp_sum(ss);
+        if (lane == 0) {
+            double len = sqrt(ss);
+            len_s[warp] = len;
+            skip_s[warp] = !(len > 0) || !isfinite(len);
+            sc_s[warp] = (float)(sqrt((double)n) / len);
+            inv_a_s[warp] = 1.0f;
+        }
     }
     __syncthreads();
     tq_rotate_smem(y, g, s.rot_seed, false);
@@ -294,16 +263,21 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_arg
             ct[i] = __dmul_rn((double)cb.c[k], (double)t);
         }
         __syncthreads();
-        if (threadIdx.x < g.n_sub && !skip_s[threadIdx.x] && (round == 0 || tc_s[threadIdx.x] > 0)) {
-            int sb = threadIdx.x, o = g.off[sb], n = g.len[sb];
+        if (warp < g.n_sub && !skip_s[warp] && (round == 0 || tc_s[warp] > 0)) {
+            int sb = warp, o = g.off[sb], n = g.len[sb];
             double cc = 0, tc = 0;
-            for (int i = o; i < o + n; i++) {
+            for (int i = o + lane; i < o + n; i += 32) {
                 cc = __dadd_rn(cc, c2[i]);
                 tc = __dadd_rn(tc, ct[i]);
             }
-            cc_s[sb] = cc;
-            tc_s[sb] = tc;
-            inv_a_s[sb] = (float)(cc / tc);
+            cc = tq_warp_sum(cc);
+            tc = tq_warp_sum(tc);
+            __syncwarp();
+            if (lane == 0) {
+                cc_s[sb] = cc;
+                tc_s[sb] = tc;
+                inv_a_s[sb] = (float)(cc / tc);
+            }
         }
         __syncthreads();
     }
@@ -327,7 +301,7 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_arg
                 qd[d / 4 + k] = v;
             }
     }
-    if (threadIdx.x < g.n_sub) {
+    if (threadIdx.x < g.n_sub) { /* one thread per sub-block */
         int sb = threadIdx.x, n = g.len[sb];
         float nrm = skip_s[sb] ? (float)len_s[sb] : (float)(len_s[sb] * sqrt((double)n / cc_s[sb]));
         ((__half *)(row + c.norm_off))[h * g.n_sub + sb] = __float2half_rn(nrm);
@@ -335,36 +309,6 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_arg
 }
 
 /* ---- host side ---- */
-
-static int tq_fill_cache(tq_cache *c, int type, int head_dim, int n_head_kv, const void *base) {
-    tn_kv_codec codec;
-    if (tn_kv_codec_init(&codec, type, head_dim, n_head_kv, 0)) return -1;
-    c->base = (const uint8_t *)base;
-    c->bits = codec.bits;
-    c->is_f32 = type == TN_TYPE_F32;
-    c->row_bytes = codec.row_bytes;
-    c->head_bytes = codec.head_bytes;
-    c->norm_off = codec.norm_off;
-    c->cb = tq_cb{};
-    if (c->bits) {
-        const float *cbv = tn_turbo_codebook(c->bits), *bd = tn_turbo_boundaries(c->bits);
-        c->cb.n_b = (1 << c->bits) - 1;
-        for (int i = 0; i <= c->cb.n_b; i++) c->cb.c[i] = cbv[i];
-        for (int i = 0; i < c->cb.n_b; i++) c->cb.b[i] = bd[i];
-    }
-    return 0;
-}
-
-static void tq_fill_geo(tq_geo *g, int d) {
-    tn_turbo_rot r;
-    tn_turbo_rot_init(&r, d, 0);
-    g->d = d;
-    g->n_sub = r.n_sub;
-    for (int s = 0; s < TN_TURBO_MAX_SUB; s++) {
-        g->off[s] = s < r.n_sub ? r.off[s] : d;
-        g->len[s] = s < r.n_sub ? r.len[s] : 0;
-    }
-}
 
 static bool tq_type_ok(int t) {
     return t == TN_TYPE_F16 || t == TN_TYPE_F32 || tn_kv_turbo_bits(t) > 0;
@@ -376,8 +320,14 @@ extern "C" int tn_cuda_turbo_supported(int type_k, int type_v, int head_dim) {
            tn_turbo_n_sub(head_dim) > 0;
 }
 
+/* TERN_CUDA_TURBO_REF=1: always the reference attention kernel (tests, A/B). */
+static bool tq_reference_only(void) {
+    const char *e = getenv("TERN_CUDA_TURBO_REF");
+    return e && *e && strcmp(e, "0") != 0;
+}
+
 extern "C" size_t tn_cuda_turbo_scratch(const tn_cuda_turbo_attn *a) {
-    return a->n_split > 1 ? (size_t)a->n_tokens * a->n_head * a->n_split * (size_t)(a->head_dim + 2) : 0;
+    return a->n_split > 1 ? (size_t)a->n_tokens * a->n_head * a->n_split * tq_part_stride(a->head_dim) : 0;
 }
 
 extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream) {
@@ -389,15 +339,20 @@ extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream
                             tn_kv_type_name(a->type_k), tn_kv_type_name(a->type_v), a->head_dim,
                             a->n_head, a->n_head_kv, a->n_split);
     if (a->n_tokens <= 0) return 0;
+    cudaStream_t st = (cudaStream_t)stream;
     tq_attn_args args;
     args.a = *a;
     if (tq_fill_cache(&args.k, a->type_k, a->head_dim, a->n_head_kv, a->k) ||
         tq_fill_cache(&args.v, a->type_v, a->head_dim, a->n_head_kv, a->v))
         return -1;
     tq_fill_geo(&args.g, a->head_dim);
-    cudaStream_t st = (cudaStream_t)stream;
-    dim3 grid((unsigned)(a->n_tokens * a->n_head), (unsigned)a->n_split);
-    tq_attn_kernel<<<grid, TQ_THREADS, 0, st>>>(args);
+    const bool fast = tn_cuda_turbo_fast_ok(a) && !tq_reference_only();
+    if (fast) {
+        if (tn_cuda_turbo_decode_launch(a, stream)) return -1;
+    } else {
+        dim3 grid((unsigned)(a->n_tokens * a->n_head), (unsigned)a->n_split);
+        tq_attn_kernel<<<grid, TQ_THREADS, 0, st>>>(args);
+    }
     if (a->n_split > 1) tq_merge_kernel<<<(unsigned)(a->n_tokens * a->n_head), TQ_THREADS, 0, st>>>(args);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)

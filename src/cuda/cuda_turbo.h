@@ -30,7 +30,7 @@ typedef struct tn_cuda_turbo_attn {
     int32_t n_kv;                       /* cells [0, n_kv) may be attended to */
     const int32_t *n_kv_dev; /* if set, n_kv is read from here on the device (graph replay) */
     const int32_t *cell_pos, *cell_seq; /* [n_kv]; cell_pos -1 = empty */
-    int32_t n_split;                    /* KV splits (1 = none; decode uses 2 .. 64) */
+    int32_t n_split;                    /* KV splits (1 = none; decode uses 2 .. 128) */
     float *part; /* scratch of tn_cuda_turbo_scratch() floats when n_split > 1 */
 } tn_cuda_turbo_attn;
 
@@ -44,6 +44,16 @@ typedef struct tn_cuda_turbo_store {
     int32_t n_tokens;
 } tn_cuda_turbo_store;
 
+/* Cells [0, n_cells) of one layer's turbo cache, decoded and un-rotated into f16 rows of
+ * n_head_kv * head_dim values (the prefill path runs the tensor-core attention on them). */
+typedef struct tn_cuda_turbo_dequant {
+    int32_t type, n_head_kv, head_dim;
+    uint32_t rot_seed;
+    const void *cache;
+    void *out; /* device, n_cells * n_head_kv * head_dim halves */
+    int32_t n_cells;
+} tn_cuda_turbo_dequant;
+
 /* 1 if the kernels handle these cache types and head size (head_dim a multiple of 16 up to 256,
  * types f16/f32/turbo2/3/4 with at least one turbo type), else 0. */
 int tn_cuda_turbo_supported(int type_k, int type_v, int head_dim);
@@ -53,6 +63,13 @@ size_t tn_cuda_turbo_scratch(const tn_cuda_turbo_attn *a);
  * (tn_last_error) if the shape is unsupported or the launch failed. */
 int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream);
 int tn_cuda_turbo_store_rows(const tn_cuda_turbo_store *s, void *stream);
+int tn_cuda_turbo_dequant_rows(const tn_cuda_turbo_dequant *d, void *stream);
+
+/* cuda_turbo_decode.cu, used by tn_cuda_turbo_attention: whether the fast decode kernel takes
+ * this call (same turbo type for K and V, head 64/128/256, <= 8 tokens), and its launch (the
+ * split merge, if any, is queued by the caller). */
+int tn_cuda_turbo_fast_ok(const tn_cuda_turbo_attn *a);
+int tn_cuda_turbo_decode_launch(const tn_cuda_turbo_attn *a, void *stream);
 
 /* Test wrappers on host memory: copy in, run, copy out, synchronize. a->k/v/q/pos/seq/cell_pos/
  * cell_seq point to host memory of n_kv rows / n_tokens entries; out is host memory. */
@@ -60,6 +77,8 @@ int tn_cuda_turbo_attention_host(const tn_cuda_turbo_attn *a);
 /* s->k/v/cell in host memory; k_cache/v_cache host buffers of n_cells rows that receive the
  * rows written on the device (the other rows are copied back unchanged). */
 int tn_cuda_turbo_store_rows_host(const tn_cuda_turbo_store *s, int32_t n_cells);
+/* d->cache: host rows; out: n_cells * n_head_kv * head_dim floats (the f16 results widened). */
+int tn_cuda_turbo_dequant_rows_host(const tn_cuda_turbo_dequant *d, float *out);
 
 #ifdef __cplusplus
 }
