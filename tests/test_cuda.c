@@ -353,8 +353,10 @@ static void check_unsupported(void) {
 }
 /* Wide FFN (n_ff 16384: the down projection takes several batches of loads per warp and stages
  * 20 KB of activations in shared memory): random-weight models in Q4_0 and Q4_K_M. Decode with
- * staged activations must equal decode without (TERN_CUDA_STAGE=0: the same int8 values summed
- * in the same order) exactly; against the CPU (int8 activations per 32 values on the GPU, per 32
+ * staged activations — made inside the mat-vecs from the rmsnorm input or the SwiGLU output, with
+ * RoPE and the cache store in the q/k/v epilogue, in blocks of 4 warps and (TERN_CUDA_MV_WARPS=8)
+ * of 8 — must equal decode without (TERN_CUDA_STAGE=0: separate rmsnorm, quantize and RoPE
+ * kernels; the same int8 values summed in the same order) exactly; against the CPU (int8 activations per 32 values on the GPU, per 32
  * (Q4_0) or per 256 (K-quants) on the CPU, amplified through random weights) the bound is 10% of
  * the largest |logit|, a sanity check (measured: 2.5% and 4.6%). */
 static void check_wide(const char *wtype) {
@@ -379,11 +381,13 @@ static void check_wide(const char *wtype) {
         for (int i = 0; i < 16; i++) toks[i] = 3 + (i * 37) % 500;
         double worst = 0, scale = 0, staged = 0;
         float *first = malloc(sizeof(float) * 512 * 15);
-        for (int pass = 0; pass < 3; pass++) { /* token by token, batches of 5, unstaged */
+        for (int pass = 0; pass < 4; pass++) { /* token by token, batches of 5, unstaged, 8 warps */
             if (pass == 2) setenv("TERN_CUDA_STAGE", "0", 1);
+            if (pass == 3) setenv("TERN_CUDA_MV_WARPS", "8", 1);
             const int n = pass == 1 ? 5 : 1;
             tn_ctx *cg = new_ctx(mg, 64, n, 1), *cc = new_ctx(mc, 64, n, 1);
             unsetenv("TERN_CUDA_STAGE");
+            unsetenv("TERN_CUDA_MV_WARPS");
             for (int i = 0; cg && cc && first && i < 15; i += n) {
                 int8_t want[5] = {1, 1, 1, 1, 1};
                 tn_batch b = {.n_tokens = n, .token = toks + i, .logits = want};
@@ -397,7 +401,7 @@ static void check_wide(const char *wtype) {
                     double e = max_diff(lg, lc, 512);
                     if (!(e <= worst)) worst = e;
                     if (pass == 0) memcpy(first + (size_t)(i + k) * 512, lg, sizeof(float) * 512);
-                    if (pass == 2) {
+                    if (pass >= 2) {
                         e = max_diff(lg, first + (size_t)(i + k) * 512, 512);
                         if (!(e <= staged)) staged = e;
                     }

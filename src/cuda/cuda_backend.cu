@@ -192,6 +192,13 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
+    const char *fu = getenv("TERN_CUDA_FUSE"), *mw = getenv("TERN_CUDA_MV_WARPS");
+    if (!fu) fu = "rope";
+    ex->fuse_rope = ex->mv_stage && strstr(fu, "rope");
+    ex->fuse_quant = ex->mv_stage && strstr(fu, "quant");
+    ex->fuse_norm = ex->mv_stage && strstr(fu, "norm");
+    ex->mv_warps = mw && atoi(mw) == 8 ? 8 : 4;
+    ex->skip = getenv("TERN_CUDA_SKIP");
     const char *tm = getenv("TERN_CUDA_TIMING");
     ex->timing = tm && *tm && strcmp(tm, "0") != 0;
     if (ex->timing) {
@@ -568,9 +575,41 @@ static bool ensure_scratch(tn_cu_exec *ex) {
            grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh);
 }
 
+/* Whether TERN_CUDA_SKIP names this kind of kernel (profiling: what a step costs without it). */
+static bool skipped(const tn_cu_exec *ex, const char *what) { return ex->skip && strstr(ex->skip, what); }
+
+/* Whether every weight of the matmul group [i, j) can make its own int8 activations. */
+static bool group_fuses(const tn_cu_exec *ex, const tn_cu_op *ops, int i, int j) {
+    for (int k = i; k < j; k++)
+        if (!tn_cu_matvec_fuses(ex, ops[k].w, ops[k].n_rows)) return false;
+    return true;
+}
+
+/* Whether an op from index `from` on reads buffer p before one overwrites it (true if none
+ * does: the host may read it after the step). */
+static bool read_later(const tn_cu_op *ops, int n, int from, const float *p) {
+    for (int k = from; k < n; k++) {
+        const tn_cu_op *o = &ops[k];
+        const bool in_place = o->kind == TN_CU_OP_ADD || o->kind == TN_CU_OP_ROPE; /* read out */
+        if (o->x == p || o->y == p || o->k == p || (in_place && o->out == p)) return true;
+        if (o->out == p) return false;
+    }
+    return true;
+}
+
+/* The rope role of matmul m's output for rope op r. */
+static int rope_role(const tn_cu_op *m, const tn_cu_op *r) {
+    if (m->w->n_out % 2) return TN_CU_ROPE_NONE;
+    if (m->out == r->out) return TN_CU_ROPE_Q;
+    if (m->out == r->k) return TN_CU_ROPE_K;
+    if (m->out == r->x) return TN_CU_ROPE_V;
+    return TN_CU_ROPE_NONE;
+}
+
 /* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
- * xq_ready: the group's input was already quantized by the preceding rmsnorm. */
-static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, bool xq_ready) {
+ * in: where quantized weights get their activations (NULL: quantize g->x, in the mat-vecs when
+ * they can). */
+static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, const tn_cu_mv_in *in) {
     const tn_cu_op *g = &ops[i];
     const int64_t nr = g->n_rows;
     if (nr > TN_CU_MAX_NR) {
@@ -582,8 +621,12 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
                        ops[k].x, ex->xh, nr);
         return j;
     }
-    if (group_needs_quant(ops, i, j) && !xq_ready)
-        tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
+    tn_cu_mv_in own = {TN_CU_IN_READY, NULL, NULL, 0.0f};
+    if (!in && group_needs_quant(ops, i, j)) {
+        if (ex->fuse_quant && group_fuses(ex, ops, i, j)) own = (tn_cu_mv_in){TN_CU_IN_QUANT, g->x, NULL, 0.0f};
+        else if (!skipped(ex, "quant")) tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
+    }
+    if (!in) in = &own;
     bool done[64] = {false};
     const int cnt = j - i < 64 ? j - i : 64;
     j = i + cnt;
@@ -599,8 +642,9 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
         if (gi >= 0 && ui >= 0 && gi != ui && !ops[gi].bias && !ops[ui].bias &&
             ops[gi].w->type == ops[ui].w->type && ops[gi].w->n_out == ops[ui].w->n_out &&
             next->n == nr * ops[gi].w->n_out) {
-            tn_cu_mv_seg seg[2] = {{ops[gi].w, NULL, ops[gi].out, NULL}, {ops[ui].w, NULL, ops[ui].out, NULL}};
-            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr);
+            tn_cu_mv_seg seg[2] = {{ops[gi].w, NULL, ops[gi].out, NULL, TN_CU_ROPE_NONE},
+                                   {ops[ui].w, NULL, ops[ui].out, NULL, TN_CU_ROPE_NONE}};
+            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr, in, NULL);
             done[gi - i] = done[ui - i] = true;
             consumed = 1;
         }
@@ -611,6 +655,16 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
         next->n == nr * ops[j - 1].w->n_out && next->out != g->x && next->out != ops[j - 1].out) {
         res = next->out;
         consumed = 1;
+    }
+    /* RoPE + cache store of the q/k/v just made (one decode token) */
+    const tn_cu_attn *rope_at = NULL;
+    if (!consumed && next && next->kind == TN_CU_OP_ROPE && tn_cu_matvec_ropes(ex, &next->at, nr)) {
+        int roles = 0;
+        for (int k = i; k < j; k++) roles |= 1 << rope_role(&ops[k], next);
+        if (roles == (1 << TN_CU_ROPE_Q | 1 << TN_CU_ROPE_K | 1 << TN_CU_ROPE_V)) {
+            rope_at = &next->at;
+            consumed = 1;
+        }
     }
     /* the rest: consecutive same-type weights share a launch (up to 3) */
     for (int k = i; k < j && !ex->failed;) {
@@ -626,10 +680,11 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
             seg[ns].bias = ops[k].bias ? (const float *)ops[k].bias->raw : NULL;
             seg[ns].out = ops[k].out;
             seg[ns].res = (k == j - 1) ? res : NULL;
+            seg[ns].rope = rope_at ? rope_role(&ops[k], next) : TN_CU_ROPE_NONE;
             ns++;
             k++;
         }
-        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr);
+        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr, in, rope_at);
     }
     return j + consumed;
 }
@@ -643,22 +698,35 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             i++;
             break;
         case TN_CU_OP_RMSNORM: {
-            bool q = false;
+            bool q = false, fuse = false;
             if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
                 ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR && op->dim % 32 == 0 &&
-                ops[i + 1].w->n_in == op->dim)
-                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
-            tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
-                          q ? ex->xq : NULL, q ? ex->xm : NULL);
+                ops[i + 1].w->n_in == op->dim) {
+                const int e = group_end(ops, n, i + 1);
+                q = group_needs_quant(ops, i + 1, e);
+                /* the norm folds into the mat-vecs when they are its only readers and nothing
+                 * they fuse (a residual add) writes its input while blocks still read it */
+                fuse = q && ex->fuse_norm && group_fuses(ex, ops, i + 1, e) && !read_later(ops, n, e, op->out) &&
+                       !(e < n && ops[e].kind == TN_CU_OP_ADD && ops[e].out == op->x);
+            }
+            if (fuse) {
+                const tn_cu_mv_in in = {TN_CU_IN_NORM, op->x, (const float *)op->w->raw, op->eps};
+                i = run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), &in);
+                continue;
+            }
+            if (!skipped(ex, "norm"))
+                tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
+                              q ? ex->xq : NULL, q ? ex->xm : NULL);
             i++;
             if (q) {
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
+                const tn_cu_mv_in ready = {TN_CU_IN_READY, NULL, NULL, 0.0f};
+                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), &ready);
                 continue;
             }
             break;
         }
         case TN_CU_OP_MATMUL:
-            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), false);
+            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), NULL);
             break;
         case TN_CU_OP_ADD:
             tn_cu_add(ex, op->out, op->y, op->n);
@@ -669,7 +737,7 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             i++;
             break;
         case TN_CU_OP_ROPE:
-            tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
+            if (!skipped(ex, "rope")) tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
             if (op->at.turbo) tn_cu_turbo_store(ex, op->k, op->x, &op->at, (int32_t)op->n_rows);
             i++;
             break;
@@ -685,11 +753,13 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
                 ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR &&
                 ops[i + 1].w->n_in == (int64_t)op->at.n_head * op->at.head_dim)
                 q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
-            tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
-                            q ? ex->xq : NULL, q ? ex->xm : NULL);
+            if (!skipped(ex, "attn"))
+                tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
+                                q ? ex->xq : NULL, q ? ex->xm : NULL);
             i++;
             if (q) {
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
+                const tn_cu_mv_in ready = {TN_CU_IN_READY, NULL, NULL, 0.0f};
+                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), &ready);
                 continue;
             }
             break;

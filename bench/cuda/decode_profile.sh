@@ -1,0 +1,50 @@
+#!/bin/bash
+# Where a decode step's time goes (GPU machine, repository root, build-cuda-dev/ carried):
+# Llama-3-8B shape Q4_0 tg128 with each decode fusion on and off (TERN_CUDA_FUSE), with 8-warp
+# mat-vec blocks, and with one kind of kernel left out (TERN_CUDA_SKIP: wrong results, the
+# time difference is what that kernel costs inside the replayed graph); an Nsight Systems kernel
+# summary of the graph replay when nsys is installed. Everything goes to $OUT/summary.txt.
+#   bench/cuda/decode_profile.sh [tests]
+set -u
+OUT=${OUT:-/tmp/out}
+export OUT
+B=build-cuda-dev
+if [ "${1:-}" = tests ]; then
+    bash bench/cuda/run_device.sh tests > "$OUT/tests.txt" 2>&1
+else
+    mkdir -p "$OUT"; tar xJf $B/bin.txz -C $B
+    $B/bench/copy_bw > "$OUT/summary.txt"
+fi
+SUM=$OUT/summary.txt
+BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
+gen() { [ -f /tmp/$1-$2.gguf ] || timeout 300 $B/tern bench --synthetic $1 -w $2 --write /tmp/$1-$2.gguf > /dev/null 2>&1; }
+bench() { # label file args...
+    local label=$1 f=$2; shift 2
+    local t0=$(date +%s)
+    timeout ${BENCH_TIMEOUT:-300} $B/tern bench -m $f -ngl 99 --bw $BW "$@" > /tmp/b.log 2>&1
+    echo "== $label: $(env | grep -E '^TERN_CUDA' | tr '\n' ' ')tern bench -m $(basename $f) -ngl 99 --bw $BW $*  (rc $?, $(( $(date +%s) - t0 )) s)" >> "$SUM"
+    grep -E "^\| (llama|qwen)" /tmp/b.log >> "$SUM" || tail -3 /tmp/b.log >> "$SUM"
+}
+gen llama3-8b q4_0
+F=/tmp/llama3-8b-q4_0.gguf
+A="-p 0 -n 128 -r 3"
+bench default $F $A
+TERN_CUDA_FUSE=0 bench none $F $A
+TERN_CUDA_FUSE=rope,quant bench rope+quant $F $A
+TERN_CUDA_FUSE=rope,quant,norm TERN_CUDA_MV_WARPS=8 bench all-w8 $F $A
+for s in attn norm quant rope; do TERN_CUDA_FUSE=0 TERN_CUDA_SKIP=$s bench skip-$s $F $A; done
+TERN_CUDA_FUSE=0 TERN_CUDA_SKIP=attn,norm,quant,rope bench skip-all-small $F $A
+gen qwen3-0.6b q4_0
+Q=/tmp/qwen3-0.6b-q4_0.gguf
+bench q3-default $Q $A
+TERN_CUDA_FUSE=quant bench q3-quant $Q $A
+TERN_CUDA_SKIP=attn,norm,quant,rope bench q3-skip-all-small $Q $A
+if command -v nsys > /dev/null; then
+    timeout 200 nsys profile -o /tmp/prof --cuda-graph-trace=node -t cuda $B/tern bench -m $F -ngl 99 -p 0 -n 64 -r 1 > /tmp/nsys.log 2>&1
+    echo "== nsys kernel summary (tg64, Llama-3-8B Q4_0, default fusions)" >> "$SUM"
+    timeout 200 nsys stats -r cuda_gpu_kern_sum -f csv /tmp/prof.nsys-rep 2>&1 | cut -c1-220 | head -40 >> "$SUM"
+else
+    echo "nsys: not installed" >> "$SUM"
+fi
+echo "================ summary"
+cat "$SUM"
