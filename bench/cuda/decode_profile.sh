@@ -1,9 +1,10 @@
 #!/bin/bash
 # Where a decode step's time goes (GPU machine, repository root, build-cuda-dev/ carried):
-# Llama-3-8B shape Q4_0 tg128 with each decode fusion on and off (TERN_CUDA_FUSE), with 8-warp
-# mat-vec blocks, and with one kind of kernel left out (TERN_CUDA_SKIP: wrong results, the
-# time difference is what that kernel costs inside the replayed graph); an Nsight Systems kernel
-# summary of the graph replay when nsys is installed. Everything goes to $OUT/summary.txt.
+# Llama-3-8B shape Q4_0 tg128 with the RoPE mat-vec epilogue on and off (TERN_CUDA_FUSE_ROPE=0),
+# and with one kind of kernel left out (TERN_CUDA_SKIP, with RoPE as its own kernel so that it can
+# be: wrong results, the time difference is what that kernel costs inside the replayed graph); an
+# Nsight Systems kernel summary of the graph replay when nsys is installed. Everything goes to
+# $OUT/summary.txt.
 #   bench/cuda/decode_profile.sh [tests]
 set -u
 OUT=${OUT:-/tmp/out}
@@ -29,15 +30,12 @@ gen llama3-8b q4_0
 F=/tmp/llama3-8b-q4_0.gguf
 A="-p 0 -n 128 -r 3"
 bench default $F $A
-TERN_CUDA_FUSE=0 bench none $F $A
-TERN_CUDA_FUSE=rope,quant bench rope+quant $F $A
-TERN_CUDA_FUSE=rope,quant,norm TERN_CUDA_MV_WARPS=8 bench all-w8 $F $A
-for s in attn norm quant rope; do TERN_CUDA_FUSE=0 TERN_CUDA_SKIP=$s bench skip-$s $F $A; done
-TERN_CUDA_FUSE=0 TERN_CUDA_SKIP=attn,norm,quant,rope bench skip-all-small $F $A
+TERN_CUDA_FUSE_ROPE=0 bench none $F $A
+for s in attn norm quant rope; do TERN_CUDA_FUSE_ROPE=0 TERN_CUDA_SKIP=$s bench skip-$s $F $A; done
+TERN_CUDA_FUSE_ROPE=0 TERN_CUDA_SKIP=attn,norm,quant,rope bench skip-all-small $F $A
 gen qwen3-0.6b q4_0
 Q=/tmp/qwen3-0.6b-q4_0.gguf
 bench q3-default $Q $A
-TERN_CUDA_FUSE=quant bench q3-quant $Q $A
 TERN_CUDA_SKIP=attn,norm,quant,rope bench q3-skip-all-small $Q $A
 if command -v nsys > /dev/null; then
     timeout 200 nsys profile -o /tmp/prof --cuda-graph-trace=node -t cuda $B/tern bench -m $F -ngl 99 -p 0 -n 64 -r 1 > /tmp/nsys.log 2>&1

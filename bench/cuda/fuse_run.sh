@@ -1,7 +1,7 @@
 #!/bin/bash
-# A/B of the decode fusions (GPU machine, repository root, build-cuda-dev/ carried): the CUDA
-# tests, then tg128 on Llama-3-8B and Qwen3-0.6B Q4_0 shapes with the fused mat-vec prologues
-# (rmsnorm / quantize) and the RoPE epilogue on and off, and with 4- or 8-warp blocks.
+# A/B of the decode RoPE fusion (GPU machine, repository root, build-cuda-dev/ carried): the CUDA
+# tests, then tg128 on Llama-3-8B, Qwen3-0.6B and Llama-2-7B Q4_0 shapes with the RoPE + cache
+# store in the q/k/v mat-vec epilogue (default) and as a separate kernel (TERN_CUDA_FUSE_ROPE=0).
 #   bench/cuda/fuse_run.sh
 set -u
 OUT=${OUT:-/tmp/out}
@@ -21,18 +21,14 @@ bench() { # label file args...
 gen llama3-8b q4_0
 F=/tmp/llama3-8b-q4_0.gguf
 bench l3-fused $F -p 0 -n 128 -r 3
-TERN_CUDA_MV_WARPS=8 bench l3-w8 $F -p 0 -n 128 -r 3
 TERN_CUDA_FUSE_ROPE=0 bench l3-norope $F -p 0 -n 128 -r 3
-TERN_CUDA_FUSE=0 bench l3-unfused $F -p 0 -n 128 -r 3
-TERN_CUDA_FUSE=0 TERN_CUDA_MV_WARPS=8 bench l3-unfused-w8 $F -p 0 -n 128 -r 3
 bench l3-fused-again $F -p 512 -n 128 -r 3
 gen qwen3-0.6b q4_0
 Q=/tmp/qwen3-0.6b-q4_0.gguf
 bench q3-fused $Q -p 0 -n 128 -r 3
-TERN_CUDA_MV_WARPS=8 bench q3-w8 $Q -p 0 -n 128 -r 3
-TERN_CUDA_FUSE=0 bench q3-unfused $Q -p 0 -n 128 -r 3
+TERN_CUDA_FUSE_ROPE=0 bench q3-norope $Q -p 0 -n 128 -r 3
 gen llama2-7b q4_0
 bench l2-fused /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3
-TERN_CUDA_MV_WARPS=8 bench l2-w8 /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3
+TERN_CUDA_FUSE_ROPE=0 bench l2-norope /tmp/llama2-7b-q4_0.gguf -p 0 -n 128 -r 3
 echo "================ summary"
 cat "$SUM"

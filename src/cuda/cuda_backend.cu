@@ -192,12 +192,8 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
-    const char *fu = getenv("TERN_CUDA_FUSE"), *mw = getenv("TERN_CUDA_MV_WARPS");
-    if (!fu) fu = "rope";
-    ex->fuse_rope = ex->mv_stage && strstr(fu, "rope");
-    ex->fuse_quant = ex->mv_stage && strstr(fu, "quant");
-    ex->fuse_norm = ex->mv_stage && strstr(fu, "norm");
-    ex->mv_warps = mw && atoi(mw) == 8 ? 8 : 4;
+    const char *fr = getenv("TERN_CUDA_FUSE_ROPE");
+    ex->fuse_rope = ex->mv_stage && !(fr && strcmp(fr, "0") == 0);
     ex->skip = getenv("TERN_CUDA_SKIP");
     const char *tm = getenv("TERN_CUDA_TIMING");
     ex->timing = tm && *tm && strcmp(tm, "0") != 0;
@@ -578,25 +574,6 @@ static bool ensure_scratch(tn_cu_exec *ex) {
 /* Whether TERN_CUDA_SKIP names this kind of kernel (profiling: what a step costs without it). */
 static bool skipped(const tn_cu_exec *ex, const char *what) { return ex->skip && strstr(ex->skip, what); }
 
-/* Whether every weight of the matmul group [i, j) can make its own int8 activations. */
-static bool group_fuses(const tn_cu_exec *ex, const tn_cu_op *ops, int i, int j) {
-    for (int k = i; k < j; k++)
-        if (!tn_cu_matvec_fuses(ex, ops[k].w, ops[k].n_rows)) return false;
-    return true;
-}
-
-/* Whether an op from index `from` on reads buffer p before one overwrites it (true if none
- * does: the host may read it after the step). */
-static bool read_later(const tn_cu_op *ops, int n, int from, const float *p) {
-    for (int k = from; k < n; k++) {
-        const tn_cu_op *o = &ops[k];
-        const bool in_place = o->kind == TN_CU_OP_ADD || o->kind == TN_CU_OP_ROPE; /* read out */
-        if (o->x == p || o->y == p || o->k == p || (in_place && o->out == p)) return true;
-        if (o->out == p) return false;
-    }
-    return true;
-}
-
 /* The rope role of matmul m's output for rope op r. */
 static int rope_role(const tn_cu_op *m, const tn_cu_op *r) {
     if (m->w->n_out % 2) return TN_CU_ROPE_NONE;
@@ -607,9 +584,8 @@ static int rope_role(const tn_cu_op *m, const tn_cu_op *r) {
 }
 
 /* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
- * in: where quantized weights get their activations (NULL: quantize g->x, in the mat-vecs when
- * they can). */
-static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, const tn_cu_mv_in *in) {
+ * xq_ready: the group's input was already quantized by the preceding rmsnorm or attention. */
+static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, bool xq_ready) {
     const tn_cu_op *g = &ops[i];
     const int64_t nr = g->n_rows;
     if (nr > TN_CU_MAX_NR) {
@@ -621,12 +597,8 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
                        ops[k].x, ex->xh, nr);
         return j;
     }
-    tn_cu_mv_in own = {TN_CU_IN_READY, NULL, NULL, 0.0f};
-    if (!in && group_needs_quant(ops, i, j)) {
-        if (ex->fuse_quant && group_fuses(ex, ops, i, j)) own = (tn_cu_mv_in){TN_CU_IN_QUANT, g->x, NULL, 0.0f};
-        else if (!skipped(ex, "quant")) tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
-    }
-    if (!in) in = &own;
+    if (group_needs_quant(ops, i, j) && !xq_ready && !skipped(ex, "quant"))
+        tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
     bool done[64] = {false};
     const int cnt = j - i < 64 ? j - i : 64;
     j = i + cnt;
@@ -644,7 +616,7 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
             next->n == nr * ops[gi].w->n_out) {
             tn_cu_mv_seg seg[2] = {{ops[gi].w, NULL, ops[gi].out, NULL, TN_CU_ROPE_NONE},
                                    {ops[ui].w, NULL, ops[ui].out, NULL, TN_CU_ROPE_NONE}};
-            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr, in, NULL);
+            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr, NULL);
             done[gi - i] = done[ui - i] = true;
             consumed = 1;
         }
@@ -684,7 +656,7 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
             ns++;
             k++;
         }
-        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr, in, rope_at);
+        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr, rope_at);
     }
     return j + consumed;
 }
@@ -698,35 +670,23 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             i++;
             break;
         case TN_CU_OP_RMSNORM: {
-            bool q = false, fuse = false;
+            bool q = false;
             if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
                 ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR && op->dim % 32 == 0 &&
-                ops[i + 1].w->n_in == op->dim) {
-                const int e = group_end(ops, n, i + 1);
-                q = group_needs_quant(ops, i + 1, e);
-                /* the norm folds into the mat-vecs when they are its only readers and nothing
-                 * they fuse (a residual add) writes its input while blocks still read it */
-                fuse = q && ex->fuse_norm && group_fuses(ex, ops, i + 1, e) && !read_later(ops, n, e, op->out) &&
-                       !(e < n && ops[e].kind == TN_CU_OP_ADD && ops[e].out == op->x);
-            }
-            if (fuse) {
-                const tn_cu_mv_in in = {TN_CU_IN_NORM, op->x, (const float *)op->w->raw, op->eps};
-                i = run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), &in);
-                continue;
-            }
+                ops[i + 1].w->n_in == op->dim)
+                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
             if (!skipped(ex, "norm"))
                 tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
                               q ? ex->xq : NULL, q ? ex->xm : NULL);
             i++;
             if (q) {
-                const tn_cu_mv_in ready = {TN_CU_IN_READY, NULL, NULL, 0.0f};
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), &ready);
+                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
                 continue;
             }
             break;
         }
         case TN_CU_OP_MATMUL:
-            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), NULL);
+            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), false);
             break;
         case TN_CU_OP_ADD:
             tn_cu_add(ex, op->out, op->y, op->n);
@@ -758,8 +718,7 @@ static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
                                 q ? ex->xq : NULL, q ? ex->xm : NULL);
             i++;
             if (q) {
-                const tn_cu_mv_in ready = {TN_CU_IN_READY, NULL, NULL, 0.0f};
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), &ready);
+                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
                 continue;
             }
             break;

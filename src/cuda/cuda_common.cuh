@@ -96,11 +96,8 @@ typedef struct tn_cu_exec {
     int split_cells, max_split; /* split-KV decode attention: cells per split, most splits
                                    (TERN_CUDA_SPLIT_CELLS, TERN_CUDA_MAX_SPLIT: for tests and A/B) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
-    /* decode fusions (TERN_CUDA_FUSE: comma list of rope, quant, norm; "0": none): q/k/v
-       mat-vecs do RoPE + cache store; mat-vecs quantize / rmsnorm + quantize their own float input
-       (folding the separate kernel into their prologue). TERN_CUDA_STAGE=0 turns all off. */
-    bool fuse_rope, fuse_quant, fuse_norm;
-    int mv_warps; /* warps per block of the staged mat-vecs: 4 or 8 (TERN_CUDA_MV_WARPS) */
+    bool fuse_rope; /* decode q/k/v mat-vecs do RoPE + cache store in their epilogue instead of a
+                       separate kernel (TERN_CUDA_FUSE_ROPE=0 or TERN_CUDA_STAGE=0: off) */
     const char *skip; /* TERN_CUDA_SKIP (profiling only, wrong results): op kinds not launched */
     bool pdl; /* launch kernels with programmatic dependent launch (TERN_CUDA_PDL=0 turns it off) */
     int failed;
@@ -174,24 +171,11 @@ typedef struct tn_cu_mv_seg {
 enum { TN_CU_ROPE_NONE, TN_CU_ROPE_Q, TN_CU_ROPE_K, TN_CU_ROPE_V };
 /* Whether the q/k/v mat-vecs of one decode token can do the RoPE + cache store of `a`. */
 bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_rows);
-/* Where a mat-vec on quantized weights gets its int8 activations: ready in xq/xm (made by the
- * previous kernel), or made by every block from the float input in: quantized as it is, or
- * RMS-normalized with norm_w first. The last two fold a whole kernel (quantize, rmsnorm) into the
- * mat-vec's prologue, where it overlaps the first weight loads. */
-enum { TN_CU_IN_READY, TN_CU_IN_QUANT, TN_CU_IN_NORM };
-typedef struct tn_cu_mv_in {
-    int mode;
-    const float *x, *norm_w;
-    float eps;
-} tn_cu_mv_in;
-/* Whether mat-vecs on w for n_rows activation rows can take TN_CU_IN_QUANT / TN_CU_IN_NORM. */
-bool tn_cu_matvec_fuses(const tn_cu_exec *ex, const tn_cu_weight *w, int64_t n_rows);
 /* swiglu: seg[0] = gate, seg[1] = up; gate's output becomes silu(gate) * up. x: the float input
- * (float weights); xq/xm: its int8 items; in: NULL or mode TN_CU_IN_READY means xq/xm hold them;
- * at: the attention layer of segments with a rope role (else NULL). */
+ * (float weights); xq/xm: its int8 items (quantized weights); at: the attention layer of segments
+ * with a rope role (else NULL). */
 void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swiglu, const float *x,
-                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows, const tn_cu_mv_in *in,
-                  const tn_cu_attn *at);
+                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows, const tn_cu_attn *at);
 
 /* cuda_dequant.cu */
 void tn_cu_embed(tn_cu_exec *ex, float *out, const tn_cu_weight *w, int32_t n_tokens);

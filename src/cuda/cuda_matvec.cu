@@ -6,20 +6,15 @@
  * used so that many bytes are in flight. Quantized weights are dotted with int8 activations via
  * dp4a (cuda_quant.cuh); F16/BF16/F32 weights with the float activations.
  *
- * One launch serves up to three weights that share the input (q/k/v), and two epilogues fuse the
- * op that follows: gate/up + SwiGLU (a warp computes the gate row and the up row of one output)
- * and a residual add (res += out). In decode, a block keeps the int8 activations in shared memory;
- * it either copies them there or makes them from the float input (the quantization, or the
- * RMSNorm and the quantization, of the op before: one kernel less per norm; the prologue overlaps
- * the block's first weight loads). */
+ * One launch serves up to three weights that share the input (q/k/v), and epilogues fuse the op
+ * that follows: gate/up + SwiGLU (a warp computes the gate row and the up row of one output), a
+ * residual add (res += out), and in decode the RoPE + K/V cache store of q/k/v (one kernel less
+ * per layer). In decode, a block first copies the int8 activations into shared memory. */
 #include "cuda/cuda_common.cuh"
 
 namespace {
 
 constexpr int MV_WARPS = 4, MV_RW = 2, MV_U = 4;
-/* Where the int8 activations are read from: global memory, a shared-memory copy, or shared memory
- * after the block made them (quantized x, or quantized rmsnorm(x) * norm_w). */
-enum { IN_GLOBAL, IN_COPY, IN_QUANT, IN_NORM };
 
 struct mv_args {
     const uint8_t *a[3], *b[3], *s[3];
@@ -31,8 +26,7 @@ struct mv_args {
     int64_t a_row, b_row, s_row;
     const int8_t *xq;
     const tn_cu_xmeta *xm;
-    const float *x, *nw;
-    float eps;
+    const float *x;
     /* RoPE + cache store epilogue: role per segment (TN_CU_ROPE_*), layer, token position, cell */
     int rope[3];
     tn_cu_attn at;
@@ -159,93 +153,15 @@ __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][N
     }
 }
 
-/* Makes the block's shared-memory activations (IN_COPY, IN_QUANT, IN_NORM), with the arithmetic of
- * the kernels they replace (k_quantize, k_rmsnorm4: sum of squares in double, x * s * w, items
- * quantized by the 8 threads holding them), so fused and separate launches give the same values
- * (only the order of the double sum differs). xs: n_in int8 values, then n_in / 32 metadata. */
-template <int IN> __device__ __forceinline__ void stage_in(const mv_args &p, uint8_t *xs) {
-    tn_cu_xmeta *ms = (tn_cu_xmeta *)(xs + p.n_in);
-    const int tid = threadIdx.x, bd = blockDim.x, lane = tid & 31;
-    if (IN == IN_COPY) {
-        for (int64_t i = tid; i < p.n_in / 16; i += bd) ((int4 *)xs)[i] = __ldg((const int4 *)p.xq + i);
-        for (int64_t i = tid; i < p.n_items; i += bd) ms[i] = p.xm[i];
-        __syncthreads();
-        return;
-    }
-    constexpr int V = 4; /* float4 loads issued together */
-    const int n4 = (int)(p.n_in / 4);
-    const float4 *x4 = (const float4 *)p.x, *g4 = (const float4 *)p.nw;
-    float s = 1.0f;
-    if (IN == IN_NORM) {
-        __shared__ double red[32];
-        double ss = 0;
-        for (int b = 0; b < n4; b += V * bd) {
-            float4 v[V];
-#pragma unroll
-            for (int k = 0; k < V; k++) {
-                const int i4 = b + k * bd + tid;
-                v[k] = i4 < n4 ? __ldg(x4 + i4) : make_float4(0.f, 0.f, 0.f, 0.f);
-            }
-#pragma unroll
-            for (int k = 0; k < V; k++)
-                ss += (double)v[k].x * v[k].x + (double)v[k].y * v[k].y + (double)v[k].z * v[k].z +
-                      (double)v[k].w * v[k].w;
-        }
-        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        if (lane == 0) red[tid >> 5] = ss;
-        __syncthreads();
-        double t = 0;
-        for (int i = 0; i < bd >> 5; i++) t += red[i];
-        s = (float)(1.0 / sqrt(t / (double)p.n_in + (double)p.eps));
-    }
-    for (int b = 0; b < n4; b += V * bd) {
-        float4 y[V];
-#pragma unroll
-        for (int k = 0; k < V; k++) {
-            const int i4 = b + k * bd + tid;
-            y[k] = i4 < n4 ? __ldg(x4 + i4) : make_float4(0.f, 0.f, 0.f, 0.f);
-            if (IN == IN_NORM && i4 < n4) {
-                const float4 g = __ldg(g4 + i4);
-                y[k] = make_float4(y[k].x * s * g.x, y[k].y * s * g.y, y[k].z * s * g.z, y[k].w * s * g.w);
-            }
-        }
-#pragma unroll
-        for (int k = 0; k < V; k++) { /* all lanes take part in the shuffles (n4 % 8 == 0) */
-            const int i4 = b + k * bd + tid;
-            float amax = fmaxf(fmaxf(fabsf(y[k].x), fabsf(y[k].y)), fmaxf(fabsf(y[k].z), fabsf(y[k].w)));
-            for (int o = 1; o < 8; o <<= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-            const float d = amax / 127.0f;
-            const float id = d != 0.0f ? 1.0f / d : 0.0f;
-            const int q0 = (int)roundf(y[k].x * id), q1 = (int)roundf(y[k].y * id),
-                      q2 = (int)roundf(y[k].z * id), q3 = (int)roundf(y[k].w * id);
-            int sum = q0 + q1 + q2 + q3;
-            for (int o = 1; o < 4; o <<= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
-            const int s1 = __shfl_down_sync(0xffffffffu, sum, 4);
-            if (i4 >= n4) continue;
-            ((uint32_t *)xs)[i4] = (uint32_t)(uint8_t)q0 | (uint32_t)(uint8_t)q1 << 8 |
-                                   (uint32_t)(uint8_t)q2 << 16 | (uint32_t)(uint8_t)q3 << 24;
-            if ((lane & 7) == 0) {
-                tn_cu_xmeta m;
-                m.d = d;
-                m.s0 = (int16_t)sum;
-                m.s1 = (int16_t)s1;
-                ms[i4 / 8] = m;
-            }
-        }
-    }
-    __syncthreads();
-}
-
-/* IN != IN_GLOBAL (decode, one activation row): the block first puts the int8 activations and
- * their metadata into shared memory (stage_in), while its first weights are in flight, so the dot
- * products read them from there instead of making a round trip to L2 per batch. NW warps. */
-template <int T, int NR, int IN, int NW> __global__ void __launch_bounds__(NW * 32) k_mv_q(const mv_args p) {
+/* STAGE (decode, one activation row): the block first copies the int8 activations and their
+ * metadata into shared memory, while its first weights are in flight, so the dot products read
+ * them from there instead of making a round trip to L2 per batch. */
+template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv_q(const mv_args p) {
     using Q = tn_cu_qt<T>;
     extern __shared__ __align__(16) uint8_t mv_smem[];
     constexpr int NA = Q::QA / 4;
-    constexpr bool STAGE = IN != IN_GLOBAL;
     const int lane = threadIdx.x & 31;
-    const int64_t wid = (int64_t)blockIdx.x * NW + (threadIdx.x >> 5);
+    const int64_t wid = (int64_t)blockIdx.x * MV_WARPS + (threadIdx.x >> 5);
     int seg[MV_RW];
     int64_t loc[MV_RW];
     bool ok[MV_RW];
@@ -279,9 +195,13 @@ template <int T, int NR, int IN, int NW> __global__ void __launch_bounds__(NW * 
     const int8_t *xq = p.xq;
     const tn_cu_xmeta *xmp = p.xm;
     if (STAGE) {
-        stage_in<IN>(p, mv_smem);
+        int4 *xs = (int4 *)mv_smem;
+        tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
+        for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.xq + i);
+        for (int64_t i = threadIdx.x; i < n_items; i += blockDim.x) ms[i] = p.xm[i];
+        __syncthreads();
         xq = (const int8_t *)mv_smem;
-        xmp = (const tn_cu_xmeta *)(mv_smem + p.n_in);
+        xmp = ms;
     }
     for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
         if (base != ib)
@@ -441,11 +361,6 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_
 
 } // namespace
 
-/* Shared memory a staged decode mat-vec needs: int8 items + their metadata (< 48 KB). */
-static size_t stage_bytes(const tn_cu_weight *w) {
-    return (size_t)w->n_in + (size_t)(w->n_in / 32) * sizeof(tn_cu_xmeta);
-}
-
 bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_rows) {
     return ex->fuse_rope && n_rows == 1 && !a->turbo && !a->q_norm && !a->k_norm &&
            a->rope_mode == TN_ROPE_NORM && a->head_dim % 2 == 0 && a->n_rot % 2 == 0 &&
@@ -453,29 +368,8 @@ bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_row
            (a->type_v == TN_TYPE_F16 || a->type_v == TN_TYPE_F32);
 }
 
-bool tn_cu_matvec_fuses(const tn_cu_exec *ex, const tn_cu_weight *w, int64_t n_rows) {
-    return ex->mv_stage && n_rows == 1 && !tn_cu_is_float(w->type) && w->n_in % 32 == 0 &&
-           stage_bytes(w) <= 40 * 1024;
-}
-
-/* The quantized mat-vec variant for the batch size, activation source and block size. */
-template <int T> static void launch_q(tn_cu_exec *ex, const mv_args &p, int64_t warps, int in, bool stage) {
-    const size_t sb = (size_t)p.n_in + (size_t)p.n_items * sizeof(tn_cu_xmeta);
-    const unsigned b4 = (unsigned)((warps + 3) / 4), b8 = (unsigned)((warps + 7) / 8);
-    const bool w8 = ex->mv_warps == 8;
-    if (p.n_rows > 1) tn_cu_launch(ex, k_mv_q<T, TN_CU_MAX_NR, IN_GLOBAL, 4>, b4, 128, 0, p);
-    else if (in == TN_CU_IN_NORM && w8) tn_cu_launch(ex, k_mv_q<T, 1, IN_NORM, 8>, b8, 256, sb, p);
-    else if (in == TN_CU_IN_NORM) tn_cu_launch(ex, k_mv_q<T, 1, IN_NORM, 4>, b4, 128, sb, p);
-    else if (in == TN_CU_IN_QUANT && w8) tn_cu_launch(ex, k_mv_q<T, 1, IN_QUANT, 8>, b8, 256, sb, p);
-    else if (in == TN_CU_IN_QUANT) tn_cu_launch(ex, k_mv_q<T, 1, IN_QUANT, 4>, b4, 128, sb, p);
-    else if (stage && w8) tn_cu_launch(ex, k_mv_q<T, 1, IN_COPY, 8>, b8, 256, sb, p);
-    else if (stage) tn_cu_launch(ex, k_mv_q<T, 1, IN_COPY, 4>, b4, 128, sb, p);
-    else tn_cu_launch(ex, k_mv_q<T, 1, IN_GLOBAL, 4>, b4, 128, 0, p);
-}
-
 void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swiglu, const float *x,
-                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows, const tn_cu_mv_in *in,
-                  const tn_cu_attn *at) {
+                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows, const tn_cu_attn *at) {
     mv_args p;
     memset(&p, 0, sizeof p);
     const tn_cu_weight *w0 = seg[0].w;
@@ -514,30 +408,25 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         p.pos = ex->d_pos;
         p.cell = ex->d_cell;
     }
-    const int mode = in ? in->mode : TN_CU_IN_READY;
-    if (mode != TN_CU_IN_READY) {
-        if (!tn_cu_matvec_fuses(ex, w0, n_rows)) {
-            tn_cu_fail(ex, "CUDA matvec: fused input for a weight that cannot take it");
-            return;
-        }
-        p.x = in->x;
-        p.nw = in->norm_w;
-        p.eps = in->eps;
-    }
     const int64_t warps = swiglu ? w0->n_out : (rows + MV_RW - 1) / MV_RW;
     /* (Splitting long rows over 4 warps was measured slower on an H200: each block then stages
      * the whole activation row for only 2 output rows.) */
     const unsigned blocks = (unsigned)((warps + MV_WARPS - 1) / MV_WARPS);
-    const bool stage = ex->mv_stage && n_rows == 1 && xq && stage_bytes(w0) <= 40 * 1024;
+    const bool one = n_rows == 1;
+    /* activations staged in shared memory: int8 items + their metadata (< 48 KB) */
+    const size_t stage_bytes = (size_t)p.n_in + (size_t)p.n_items * sizeof(tn_cu_xmeta);
+    const bool stage = ex->mv_stage && one && xq && stage_bytes <= 40 * 1024;
     switch (w0->type) {
 #define TN_CU_MV_CASE(T, K)                                                                        \
     case T:                                                                                        \
-        if (n_rows == 1) tn_cu_launch(ex, K<T, 1>, blocks, 128, 0, p);                             \
+        if (one) tn_cu_launch(ex, K<T, 1>, blocks, 128, 0, p);                                     \
         else tn_cu_launch(ex, K<T, TN_CU_MAX_NR>, blocks, 128, 0, p);                              \
         break;
 #define TN_CU_MVQ_CASE(T)                                                                          \
     case T:                                                                                        \
-        launch_q<T>(ex, p, warps, mode, stage);                                                    \
+        if (stage) tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes, p);              \
+        else if (one) tn_cu_launch(ex, k_mv_q<T, 1, false>, blocks, 128, 0, p);                    \
+        else tn_cu_launch(ex, k_mv_q<T, TN_CU_MAX_NR, false>, blocks, 128, 0, p);                  \
         break;
         TN_CU_MVQ_CASE(TN_TYPE_Q4_0)
         TN_CU_MVQ_CASE(TN_TYPE_Q4_1)
