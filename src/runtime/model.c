@@ -94,11 +94,22 @@ int tn_model_hparam_f32(const tn_model *m, const char *suffix, float *out, bool 
     return r < 0 ? -1 : 0;
 }
 
-static tn_backend *backend_for(const tn_model_params *p) {
+static tn_backend *backend_for(const tn_model *m, const tn_model_params *p) {
     if (p->n_gpu_layers > 0) {
 #ifdef TN_CUDA
+        /* The whole model runs on one backend: a layer split between CPU and GPU (llama.cpp's
+         * partial offload) is not implemented, so say so rather than place every layer anyway. */
+        uint32_t n_layer = 0;
+        if (tn_model_hparam_u32(m, "block_count", &n_layer, true)) return NULL;
+        if ((uint32_t)p->n_gpu_layers < n_layer) {
+            tn_set_error("-ngl %d: partial GPU offload is not supported (this model has %u layers): "
+                         "use -ngl %u or more (all layers on the GPU, e.g. -ngl 99) or -ngl 0 (CPU)",
+                         p->n_gpu_layers, n_layer, n_layer);
+            return NULL;
+        }
         return tn_backend_cuda_new(0);
 #else
+        (void)m;
         tn_set_error("-ngl %d asks for the GPU, but this tern was built without CUDA (make CUDA=1)",
                      p->n_gpu_layers);
         return NULL;
@@ -144,7 +155,7 @@ tn_model *tn_model_load(const char *path, const tn_model_params *params) {
         m->n_params += (uint64_t)(t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3]);
     }
     if (!(m->vocab = tn_vocab_load(m->gguf))) goto fail;
-    if (!(m->be = backend_for(params))) goto fail;
+    if (!(m->be = backend_for(m, params))) goto fail;
     if (m->arch->load(m)) goto fail;
     if (tn_vocab_n_tokens(m->vocab) != m->n_vocab) {
         tn_set_error("%s: vocabulary has %d tokens but token_embd.weight has %d rows", path,
