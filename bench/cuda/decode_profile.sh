@@ -6,26 +6,10 @@
 # Nsight Systems kernel summary of the graph replay when nsys is installed. Everything goes to
 # $OUT/summary.txt.
 #   bench/cuda/decode_profile.sh [tests]
-set -u
-OUT=${OUT:-/tmp/out}
-export OUT
-B=build-cuda-dev
-if [ "${1:-}" = tests ]; then
-    bash bench/cuda/run_device.sh tests > "$OUT/tests.txt" 2>&1
-else
-    mkdir -p "$OUT"; tar xJf $B/bin.txz -C $B
-    $B/bench/copy_bw > "$OUT/summary.txt"
-fi
-SUM=$OUT/summary.txt
-BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
-gen() { [ -f /tmp/$1-$2.gguf ] || timeout 300 $B/tern bench --synthetic $1 -w $2 --write /tmp/$1-$2.gguf > /dev/null 2>&1; }
-bench() { # label file args...
-    local label=$1 f=$2; shift 2
-    local t0=$(date +%s)
-    timeout ${BENCH_TIMEOUT:-300} $B/tern bench -m $f -ngl 99 --bw $BW "$@" > /tmp/b.log 2>&1
-    echo "== $label: $(env | grep -E '^TERN_CUDA' | tr '\n' ' ')tern bench -m $(basename $f) -ngl 99 --bw $BW $*  (rc $?, $(( $(date +%s) - t0 )) s)" >> "$SUM"
-    grep -E "^\| (llama|qwen)" /tmp/b.log >> "$SUM" || tail -3 /tmp/b.log >> "$SUM"
-}
+. bench/cuda/lib.sh
+[ "${1:-}" = tests ] && bash bench/cuda/run_device.sh tests > "$OUT/tests.txt" 2>&1
+unpack
+copy_bw
 gen llama3-8b q4_0
 F=/tmp/llama3-8b-q4_0.gguf
 A="-p 0 -n 128 -r 3"

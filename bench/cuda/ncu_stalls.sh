@@ -4,12 +4,8 @@
 # the decode attention at short and long depth, the q/k/v mat-vec and the RMSNorm, Llama-3-8B
 # shape. Text reports in $OUT/stalls-*.txt, the stall lines in $OUT/summary.txt.
 #   bench/cuda/ncu_stalls.sh
-set -u
-OUT=${OUT:-/tmp/out}
-B=build-cuda-dev
-mkdir -p "$OUT"; [ -f $B/tern ] || tar xJf $B/bin.txz -C $B
-SUM=$OUT/summary.txt
-gen() { [ -f /tmp/$1-$2.gguf ] || timeout 300 $B/tern bench --synthetic $1 -w $2 --write /tmp/$1-$2.gguf > /dev/null 2>&1; }
+. bench/cuda/lib.sh
+unpack
 st() { # label kernel-regex skip file args...
     local label=$1 k=$2 skip=$3 f=$4; shift 4
     timeout 300 ncu --clock-control none --cache-control none --section WarpStateStats --section LaunchStats \

@@ -3,22 +3,9 @@
 # after bench/cuda/run_device.sh has unpacked build-cuda-dev/. Each model is generated once into
 # /tmp and benchmarked with `tern bench`; raw logs go to $OUT, the tables to $OUT/summary.txt.
 #   bench/cuda/targets.sh [quick]
-set -u
-OUT=${OUT:-/tmp/out}
-B=build-cuda-dev
-SUM=$OUT/summary.txt
-BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
-BW=${BW:-4258.9}
-gen() { # shape type -> /tmp/shape-type.gguf
-    [ -f /tmp/$1-$2.gguf ] || timeout 300 $B/tern bench --synthetic $1 -w $2 --write /tmp/$1-$2.gguf > /dev/null 2>&1
-}
-bench() { # label file args...
-    local label=$1 f=$2; shift 2
-    local t0=$(date +%s)
-    timeout ${BENCH_TIMEOUT:-300} $B/tern bench -m $f -ngl 99 --bw $BW "$@" > "$OUT/b-$label.log" 2>&1
-    echo "== $label: tern bench -m $(basename $f) -ngl 99 --bw $BW $*  (rc $?, $(( $(date +%s) - t0 )) s)" >> "$SUM"
-    grep -E "^\| (llama|qwen)" "$OUT/b-$label.log" >> "$SUM" || tail -3 "$OUT/b-$label.log" >> "$SUM"
-}
+. bench/cuda/lib.sh
+unpack
+copy_bw
 gen llama3-8b q4_0
 bench l3-q4_0 /tmp/llama3-8b-q4_0.gguf -p 512 -n 128 -r 5
 TERN_CUDA_PDL=0 bench l3-q4_0-nopdl /tmp/llama3-8b-q4_0.gguf -p 0 -n 128 -r 3
