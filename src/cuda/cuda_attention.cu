@@ -46,14 +46,7 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
             for (int i = 0; i < 8; i++)
                 if (lane + 32 * i < hd) vv[i] = vr[lane + 32 * i];
     }
-    const double p = (double)pos[t] * (double)a.freq_scale;
-    for (int j = tid; j < half; j += blockDim.x) {
-        const double theta = p * pow((double)a.freq_base, -2.0 * j / a.n_rot);
-        double sv, cv;
-        sincos(theta, &sv, &cv);
-        cs[j] = (float)cv;
-        sn[j] = (float)sv;
-    }
+    for (int j = tid; j < half; j += blockDim.x) tn_cu_rope_cs(a, pos[t], j, &cs[j], &sn[j]);
     __syncthreads();
     if (!act) return;
     if (nw) {
@@ -79,10 +72,8 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
     for (int i = 0; i < 8; i++) {
         const int d = lane + 32 * i;
         if (d >= hd) break;
-        if (a.type_k == TN_TYPE_F16) ((__half *)a.k)[ko + d] = __float2half_rn(b[d]);
-        else ((float *)a.k)[ko + d] = b[d];
-        if (a.type_v == TN_TYPE_F16) ((__half *)a.v)[vo + d] = __float2half_rn(vv[i]);
-        else ((float *)a.v)[vo + d] = vv[i];
+        tn_cu_cache_put(a.k, a.type_k, ko + d, b[d]);
+        tn_cu_cache_put(a.v, a.type_v, vo + d, vv[i]);
     }
 }
 

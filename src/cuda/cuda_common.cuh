@@ -65,6 +65,22 @@ typedef struct tn_cu_attn {
     bool turbo;        /* K or V is a TurboQuant cache: cuda_attn_turbo.cu does store + attention */
 } tn_cu_attn;
 
+/* cos and sin of RoPE pair j at position pos, the angle in double as the CPU backend computes
+ * it: every kernel that rotates q/k (k_rope_store, the mat-vec epilogue) gives the same floats. */
+__device__ __forceinline__ void tn_cu_rope_cs(const tn_cu_attn &a, int32_t pos, int j, float *c, float *s) {
+    const double theta = (double)pos * (double)a.freq_scale * pow((double)a.freq_base, -2.0 * j / a.n_rot);
+    double sv, cv;
+    sincos(theta, &sv, &cv);
+    *c = (float)cv;
+    *s = (float)sv;
+}
+
+/* Element i of a K or V cache of type `type` (f16 or f32) := x. */
+__device__ __forceinline__ void tn_cu_cache_put(void *cache, int32_t type, int64_t i, float x) {
+    if (type == TN_TYPE_F16) ((__half *)cache)[i] = __float2half_rn(x);
+    else ((float *)cache)[i] = x;
+}
+
 /* One recorded op. Fields not used by an op stay zero. */
 typedef struct tn_cu_op {
     int kind;

@@ -95,11 +95,8 @@ __device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t 
     if (role != TN_CU_ROPE_V) {
         const int d = (int)(loc % a.head_dim), j = d / 2;
         if (d < a.n_rot) {
-            const double pp = (double)p.pos[0] * (double)a.freq_scale;
-            const double theta = pp * pow((double)a.freq_base, -2.0 * j / a.n_rot);
-            double sv, cv;
-            sincos(theta, &sv, &cv);
-            const float cs = (float)cv, sn = (float)sv;
+            float cs, sn;
+            tn_cu_rope_cs(a, p.pos[0], j, &cs, &sn);
             const float y0 = v0 * cs - v1 * sn, y1 = v0 * sn + v1 * cs;
             v0 = y0, v1 = y1;
         }
@@ -109,15 +106,8 @@ __device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t 
     if (role == TN_CU_ROPE_Q) return;
     const bool k = role == TN_CU_ROPE_K;
     const int64_t o = (int64_t)p.cell[0] * (k ? a.n_embd_k : a.n_embd_v) + loc;
-    if ((k ? a.type_k : a.type_v) == TN_TYPE_F16) {
-        __half *c = (__half *)(k ? a.k : a.v);
-        c[o] = __float2half_rn(v0);
-        c[o + 1] = __float2half_rn(v1);
-    } else {
-        float *c = (float *)(k ? a.k : a.v);
-        c[o] = v0;
-        c[o + 1] = v1;
-    }
+    tn_cu_cache_put(k ? a.k : a.v, k ? a.type_k : a.type_v, o, v0);
+    tn_cu_cache_put(k ? a.k : a.v, k ? a.type_k : a.type_v, o + 1, v1);
 }
 
 template <int NR>
