@@ -1,6 +1,7 @@
 /* CUDA backend: the backend object (weights uploaded and repacked once at load), the exec
- * (stream, cuBLAS handle, batch metadata at fixed device addresses, scratch), op recording, the
- * planner that fuses neighbouring ops, and CUDA-graph capture/replay of decode steps.
+ * (stream, cuBLAS handle, batch metadata at fixed device addresses, scratch), op recording, and
+ * CUDA-graph capture/replay of decode steps. The planner that turns recorded ops into kernel
+ * launches (fusing neighbours) is cuda_plan.cu.
  * See cuda_common.cuh for the execution model. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -516,25 +517,9 @@ static void cu_get_rows(tn_exec *e, float *out, const float *x, int64_t dim) {
     op->n_rows = CU_EX(e)->n_out;
 }
 
-/* ---- planning and execution ---- */
+/* ---- scratch and launch ---- */
 
-static bool is_quant(const tn_cu_weight *w) { return !tn_cu_is_float(w->type); }
-
-/* End (exclusive) of the run of matmuls starting at i that share input, rows and width. */
-static int group_end(const tn_cu_op *ops, int n, int i) {
-    int j = i + 1;
-    while (j < n && ops[j].kind == TN_CU_OP_MATMUL && ops[j].x == ops[i].x &&
-           ops[j].n_rows == ops[i].n_rows && ops[j].w->n_in == ops[i].w->n_in && ops[j].out != ops[i].x)
-        j++;
-    return j;
-}
-
-static bool group_needs_quant(const tn_cu_op *ops, int i, int j) {
-    for (int k = i; k < j; k++)
-        if (is_quant(ops[k].w)) return true;
-    return false;
-}
-
+/* Grows the scratch buffers to what the recorded ops need. */
 static bool ensure_scratch(tn_cu_exec *ex) {
     size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0, cnt = 0, kvh = 0;
     for (int i = 0; i < ex->n_ops; i++) {
@@ -571,168 +556,6 @@ static bool ensure_scratch(tn_cu_exec *ex) {
            grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh);
 }
 
-/* Whether TERN_CUDA_SKIP names this kind of kernel (profiling: what a step costs without it). */
-static bool skipped(const tn_cu_exec *ex, const char *what) { return ex->skip && strstr(ex->skip, what); }
-
-/* The rope role of matmul m's output for rope op r. */
-static int rope_role(const tn_cu_op *m, const tn_cu_op *r) {
-    if (m->w->n_out % 2) return TN_CU_ROPE_NONE;
-    if (m->out == r->out) return TN_CU_ROPE_Q;
-    if (m->out == r->k) return TN_CU_ROPE_K;
-    if (m->out == r->x) return TN_CU_ROPE_V;
-    return TN_CU_ROPE_NONE;
-}
-
-/* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
- * xq_ready: the group's input was already quantized by the preceding rmsnorm or attention. */
-static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, bool xq_ready) {
-    const tn_cu_op *g = &ops[i];
-    const int64_t nr = g->n_rows;
-    if (nr > TN_CU_MAX_NR) {
-        bool need_h = false;
-        for (int k = i; k < j; k++) need_h |= ops[k].w->type != TN_TYPE_F32;
-        if (need_h) tn_cu_to_half(ex, ex->xh, g->x, nr * g->w->n_in);
-        for (int k = i; k < j && !ex->failed; k++)
-            tn_cu_gemm(ex, ops[k].out, ops[k].w, ops[k].bias ? (const float *)ops[k].bias->raw : NULL,
-                       ops[k].x, ex->xh, nr);
-        return j;
-    }
-    if (group_needs_quant(ops, i, j) && !xq_ready && !skipped(ex, "quant"))
-        tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
-    bool done[64] = {false};
-    const int cnt = j - i < 64 ? j - i : 64;
-    j = i + cnt;
-    const tn_cu_op *next = j < n ? &ops[j] : NULL;
-    int consumed = 0;
-    /* gate/up + SwiGLU */
-    if (next && next->kind == TN_CU_OP_SWIGLU && next->out == next->x) {
-        int gi = -1, ui = -1;
-        for (int k = i; k < j; k++) {
-            if (ops[k].out == next->x) gi = k;
-            if (ops[k].out == next->y) ui = k;
-        }
-        if (gi >= 0 && ui >= 0 && gi != ui && !ops[gi].bias && !ops[ui].bias &&
-            ops[gi].w->type == ops[ui].w->type && ops[gi].w->n_out == ops[ui].w->n_out &&
-            next->n == nr * ops[gi].w->n_out) {
-            tn_cu_mv_seg seg[2] = {{ops[gi].w, NULL, ops[gi].out, NULL, TN_CU_ROPE_NONE},
-                                   {ops[ui].w, NULL, ops[ui].out, NULL, TN_CU_ROPE_NONE}};
-            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr, NULL);
-            done[gi - i] = done[ui - i] = true;
-            consumed = 1;
-        }
-    }
-    /* residual add after the last matmul */
-    float *res = NULL;
-    if (!consumed && next && next->kind == TN_CU_OP_ADD && next->y == ops[j - 1].out &&
-        next->n == nr * ops[j - 1].w->n_out && next->out != g->x && next->out != ops[j - 1].out) {
-        res = next->out;
-        consumed = 1;
-    }
-    /* RoPE + cache store of the q/k/v just made (one decode token) */
-    const tn_cu_attn *rope_at = NULL;
-    if (!consumed && next && next->kind == TN_CU_OP_ROPE && tn_cu_matvec_ropes(ex, &next->at, nr)) {
-        int roles = 0;
-        for (int k = i; k < j; k++) roles |= 1 << rope_role(&ops[k], next);
-        if (roles == (1 << TN_CU_ROPE_Q | 1 << TN_CU_ROPE_K | 1 << TN_CU_ROPE_V)) {
-            rope_at = &next->at;
-            consumed = 1;
-        }
-    }
-    /* the rest: consecutive same-type weights share a launch (up to 3) */
-    for (int k = i; k < j && !ex->failed;) {
-        if (done[k - i]) {
-            k++;
-            continue;
-        }
-        tn_cu_mv_seg seg[3];
-        memset(seg, 0, sizeof seg);
-        int ns = 0;
-        while (k < j && ns < 3 && !done[k - i] && (ns == 0 || ops[k].w->type == seg[0].w->type)) {
-            seg[ns].w = ops[k].w;
-            seg[ns].bias = ops[k].bias ? (const float *)ops[k].bias->raw : NULL;
-            seg[ns].out = ops[k].out;
-            seg[ns].res = (k == j - 1) ? res : NULL;
-            seg[ns].rope = rope_at ? rope_role(&ops[k], next) : TN_CU_ROPE_NONE;
-            ns++;
-            k++;
-        }
-        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr, rope_at);
-    }
-    return j + consumed;
-}
-
-static void run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
-    for (int i = 0; i < n && !ex->failed;) {
-        const tn_cu_op *op = &ops[i];
-        switch (op->kind) {
-        case TN_CU_OP_EMBED:
-            tn_cu_embed(ex, op->out, op->w, (int32_t)op->n_rows);
-            i++;
-            break;
-        case TN_CU_OP_RMSNORM: {
-            bool q = false;
-            if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
-                ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR && op->dim % 32 == 0 &&
-                ops[i + 1].w->n_in == op->dim)
-                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
-            if (!skipped(ex, "norm"))
-                tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
-                              q ? ex->xq : NULL, q ? ex->xm : NULL);
-            i++;
-            if (q) {
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
-                continue;
-            }
-            break;
-        }
-        case TN_CU_OP_MATMUL:
-            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), false);
-            break;
-        case TN_CU_OP_ADD:
-            tn_cu_add(ex, op->out, op->y, op->n);
-            i++;
-            break;
-        case TN_CU_OP_SWIGLU:
-            tn_cu_swiglu(ex, op->out, op->x, op->y, op->n);
-            i++;
-            break;
-        case TN_CU_OP_ROPE:
-            if (!skipped(ex, "rope")) tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
-            if (op->at.turbo) tn_cu_turbo_store(ex, op->k, op->x, &op->at, (int32_t)op->n_rows);
-            i++;
-            break;
-        case TN_CU_OP_ATTN: {
-            if (op->at.turbo) {
-                tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split);
-                i++;
-                break;
-            }
-            /* decode: the attention kernel quantizes its output for the output projection */
-            bool q = false;
-            if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
-                ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR &&
-                ops[i + 1].w->n_in == (int64_t)op->at.n_head * op->at.head_dim)
-                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
-            if (!skipped(ex, "attn"))
-                tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
-                                q ? ex->xq : NULL, q ? ex->xm : NULL);
-            i++;
-            if (q) {
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
-                continue;
-            }
-            break;
-        }
-        case TN_CU_OP_GET_ROWS:
-            tn_cu_get_rows(ex, op->out, op->x, op->dim, (int32_t)op->n_rows);
-            i++;
-            break;
-        default:
-            tn_cu_fail(ex, "CUDA: unknown op %d", op->kind);
-        }
-    }
-}
-
 /* Launches the recorded ops: a cached graph if one was captured for the identical op list,
  * else a new capture (small batches) or plain launches (prefill). */
 static void flush(tn_cu_exec *ex, bool allow_graph) {
@@ -743,7 +566,7 @@ static void flush(tn_cu_exec *ex, bool allow_graph) {
     if (!ensure_scratch(ex)) return;
     const bool graph = allow_graph && ex->use_graphs && ex->n_tokens <= TN_CU_MAX_NR;
     if (!graph) {
-        run_ops(ex, ex->ops, ex->n_ops);
+        tn_cu_run_ops(ex, ex->ops, ex->n_ops);
         ex->n_ops = 0;
         return;
     }
@@ -774,7 +597,7 @@ static void flush(tn_cu_exec *ex, bool allow_graph) {
         return;
     }
     ex->n_captures++;
-    run_ops(ex, ex->ops, ex->n_ops);
+    tn_cu_run_ops(ex, ex->ops, ex->n_ops);
     err = cudaStreamEndCapture(ex->st, &graph_obj);
     if (err == cudaSuccess && !ex->failed) err = cudaGraphInstantiate(&g->exec, graph_obj, 0);
     if (graph_obj) cudaGraphDestroy(graph_obj);

@@ -193,6 +193,9 @@ bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_row
 void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swiglu, const float *x,
                   const int8_t *xq, const tn_cu_xmeta *xm, int n_rows, const tn_cu_attn *at);
 
+/* cuda_plan.cu: launches the kernels for ops[0..n) (fusing neighbours where a kernel can) */
+void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n);
+
 /* cuda_dequant.cu */
 void tn_cu_embed(tn_cu_exec *ex, float *out, const tn_cu_weight *w, int32_t n_tokens);
 /* out[r][o] = x[r] . W[o] (+bias) through cuBLAS on f16 (weights dequantized in chunks). */
