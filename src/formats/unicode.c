@@ -1,5 +1,5 @@
 /* UTF-8 decoding/encoding for the tokenizers and lookups in the generated Unicode tables
- * (unicode_data.c; see unicode.h). */
+ * (unicode_classes.c, unicode_maps.c; see unicode.h). */
 #include "formats/unicode.h"
 
 int tn_utf8_decode(const char *str, size_t n, uint32_t *cp) {
