@@ -23,6 +23,17 @@ static bool group_needs_quant(const tn_cu_op *ops, int i, int j) {
     return false;
 }
 
+/* Whether op i's output (rows of `width` floats) is the input of a following matmul group that
+ * wants int8 activations, so that op i's kernel can quantize its output for it (decode-sized
+ * batches; whole 32-value items). */
+static bool feeds_quant_matmuls(const tn_cu_op *ops, int n, int i, int64_t width) {
+    if (i + 1 >= n) return false;
+    const tn_cu_op *op = &ops[i], *nx = &ops[i + 1];
+    return nx->kind == TN_CU_OP_MATMUL && nx->x == op->out && nx->n_rows == op->n_rows &&
+           op->n_rows <= TN_CU_MAX_NR && width % 32 == 0 && nx->w->n_in == width &&
+           group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
+}
+
 /* Whether TERN_CUDA_SKIP names this kind of kernel (profiling: what a step costs without it). */
 static bool skipped(const tn_cu_exec *ex, const char *what) { return ex->skip && strstr(ex->skip, what); }
 
@@ -122,11 +133,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             i++;
             break;
         case TN_CU_OP_RMSNORM: {
-            bool q = false;
-            if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
-                ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR && op->dim % 32 == 0 &&
-                ops[i + 1].w->n_in == op->dim)
-                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
+            const bool q = feeds_quant_matmuls(ops, n, i, op->dim);
             if (!skipped(ex, "norm"))
                 tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
                               q ? ex->xq : NULL, q ? ex->xm : NULL);
@@ -160,11 +167,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
                 break;
             }
             /* decode: the attention kernel quantizes its output for the output projection */
-            bool q = false;
-            if (i + 1 < n && ops[i + 1].kind == TN_CU_OP_MATMUL && ops[i + 1].x == op->out &&
-                ops[i + 1].n_rows == op->n_rows && op->n_rows <= TN_CU_MAX_NR &&
-                ops[i + 1].w->n_in == (int64_t)op->at.n_head * op->at.head_dim)
-                q = group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
+            const bool q = feeds_quant_matmuls(ops, n, i, (int64_t)op->at.n_head * op->at.head_dim);
             if (!skipped(ex, "attn"))
                 tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
                                 q ? ex->xq : NULL, q ? ex->xm : NULL);
