@@ -17,14 +17,20 @@ copy_bw() {
 }
 # gen SHAPE TYPE: a synthetic model of that shape and weight type in /tmp/SHAPE-TYPE.gguf.
 gen() { [ -f /tmp/$1-$2.gguf ] || timeout 300 $B/tern bench --synthetic $1 -w $2 --write /tmp/$1-$2.gguf > /dev/null 2>&1; }
-# bench LABEL FILE ARGS...: tern bench on the GPU; raw log $OUT/b-LABEL.log, table rows in the summary.
+# Raw logs go to $RAW (default $OUT; only 8 files come back from a device call, so scripts with
+# many runs set RAW elsewhere and pack it with pack_raw).
+RAW=${RAW:-$OUT}
+mkdir -p "$RAW"
+pack_raw() { [ "$RAW" = "$OUT" ] || tar cJf "$OUT/raw-logs.txz" -C "$RAW" .; }
+# bench LABEL FILE ARGS...: tern bench on the GPU ($TERN, default the carried build); raw log
+# $RAW/b-LABEL.log, table rows in the summary.
 bench() {
     local label=$1 f=$2; shift 2
     local t0=$(date +%s) rc
-    timeout ${BENCH_TIMEOUT:-300} $B/tern bench -m $f -ngl 99 --bw $BW "$@" > "$OUT/b-$label.log" 2>&1
+    timeout ${BENCH_TIMEOUT:-300} ${TERN:-$B/tern} bench -m $f -ngl 99 --bw $BW "$@" > "$RAW/b-$label.log" 2>&1
     rc=$?
     echo "== $label: $(env | grep -E '^TERN_CUDA' | tr '\n' ' ')tern bench -m $(basename $f) -ngl 99 --bw $BW $*  (rc $rc, $(( $(date +%s) - t0 )) s)" >> "$SUM"
-    grep -E "^\| (llama|qwen)" "$OUT/b-$label.log" >> "$SUM" || tail -3 "$OUT/b-$label.log" >> "$SUM"
+    grep -E "^\| (llama|qwen)" "$RAW/b-$label.log" >> "$SUM" || tail -3 "$RAW/b-$label.log" >> "$SUM"
 }
 # ncu_time LABEL NCU-FILTER MARKER-REGEX FILE ARGS...: Nsight Compute time and DRAM bytes per
 # kernel (each alone: --clock-control none --cache-control none), summarized by ncu_summary.py;

@@ -4,7 +4,10 @@
  * takes items l, l+32, ... of both rows (16-byte loads, consecutive lanes on consecutive items, so
  * each warp load is one contiguous 512-byte span), U = 4 items per lane are loaded before any is
  * used so that many bytes are in flight. Quantized weights are dotted with int8 activations via
- * dp4a (cuda_quant.cuh); F16/BF16/F32 weights with the float activations.
+ * dp4a (cuda_quant.cuh); F16/BF16/F32 weights with the float activations. An item's scales and
+ * high bits (B and S) are loaded with its A words, before any arithmetic: loaded inside the dot
+ * product they were a second memory round trip per batch (Llama-3-8B Q4_0 decode 412 -> 499 t/s
+ * on an H200 when they moved).
  *
  * One launch serves up to three weights that share the input (q/k/v), and epilogues fuse the op
  * that follows: gate/up + SwiGLU (a warp computes the gate row and the up row of one output), a
@@ -15,6 +18,14 @@
 namespace {
 
 constexpr int MV_WARPS = 4, MV_RW = 2, MV_U = 4;
+/* Blocks per SM the quantized mat-vec is compiled for (a register cap of 65536 / (128 * 5) = 102
+ * per thread). With every load of a batch in registers, the K-quant kernels otherwise take up to
+ * 158 registers and run 3 blocks per SM; capped (a few spills in the rarely used multi-row
+ * variants) decode was faster on an H200: Llama-3-8B Q4_K_M tg128 411 -> 467 t/s, Q4_0 499 -> 503,
+ * Qwen3-0.6B Q4_0 1019 -> 1069 (bench/results/2026-12-02b-cuda-h200.md). */
+#ifndef TN_MV_MINB
+#define TN_MV_MINB 5
+#endif
 
 struct mv_args {
     const uint8_t *a[3], *b[3], *s[3];
@@ -67,6 +78,16 @@ template <int QA> __device__ __forceinline__ void load_a(const uint8_t *p, uint3
         uint2 v = __ldg((const uint2 *)p);
         a[0] = v.x, a[1] = v.y;
     }
+}
+
+/* Everything item `it` of a row needs (A words and the B/S meta words), so that a batch's loads
+ * are all issued before any of its arithmetic waits on one. */
+template <int T>
+__device__ __forceinline__ void load_item(const uint8_t *A, const uint8_t *B, const uint8_t *S, int64_t it,
+                                          uint32_t *a, uint32_t *m) {
+    using Q = tn_cu_qt<T>;
+    load_a<Q::QA>(A + it * Q::QA, a);
+    Q::meta(B + it * Q::QB, S + (it / Q::IPS) * Q::QS, (int)(it % Q::IPS), m);
 }
 
 __device__ __forceinline__ void load_x(const int8_t *p, int x[8]) {
@@ -146,7 +167,7 @@ __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][N
 /* STAGE (decode, one activation row): the block first copies the int8 activations and their
  * metadata into shared memory, while its first weights are in flight, so the dot products read
  * them from there instead of making a round trip to L2 per batch. */
-template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv_q(const mv_args p) {
+template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128, TN_MV_MINB) k_mv_q(const mv_args p) {
     using Q = tn_cu_qt<T>;
     extern __shared__ __align__(16) uint8_t mv_smem[];
     constexpr int NA = Q::QA / 4;
@@ -174,12 +195,12 @@ template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv
      * tn_cu_pdl_wait). (Measured on an H200: software-pipelining the next batch, which needs twice
      * the registers, and L1 prefetches of scales and activations both made decode 30% slower.) */
     tn_cu_pdl_begin();
-    uint32_t av[MV_U][MV_RW][NA];
+    uint32_t av[MV_U][MV_RW][NA], mv[MV_U][MV_RW][Q::NM];
     if (ib + 32 * MV_U <= ie) {
 #pragma unroll
         for (int u = 0; u < MV_U; u++)
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (ib + u * 32 + lane) * Q::QA, av[u][j]);
+            for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], ib + u * 32 + lane, av[u][j], mv[u][j]);
     }
     tn_cu_pdl_wait();
     const int8_t *xq = p.xq;
@@ -198,7 +219,8 @@ template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv
 #pragma unroll
             for (int u = 0; u < MV_U; u++)
 #pragma unroll
-                for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + (base + u * 32 + lane) * Q::QA, av[u][j]);
+                for (int j = 0; j < MV_RW; j++)
+                    load_item<T>(A[j], B[j], S[j], base + u * 32 + lane, av[u][j], mv[u][j]);
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
             const int64_t it = base + u * 32 + lane;
@@ -209,20 +231,18 @@ template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv
                 load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
                 const tn_cu_xmeta xm = xmp[r * n_items + it];
 #pragma unroll
-                for (int j = 0; j < MV_RW; j++)
-                    acc[j][r] += Q::dot(av[u][j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
-                                        (int)(it % Q::IPS), xw, xm);
+                for (int j = 0; j < MV_RW; j++) acc[j][r] += Q::dotm(av[u][j], mv[u][j], xw, xm);
             }
         }
     }
     if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
-        uint32_t at[MV_U][MV_RW][NA];
+        uint32_t at[MV_U][MV_RW][NA], mt[MV_U][MV_RW][Q::NM];
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
             const int64_t it = base + u * 32 + lane;
             if (it >= ie) break;
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_a<Q::QA>(A[j] + it * Q::QA, at[u][j]);
+            for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], it, at[u][j], mt[u][j]);
         }
 #pragma unroll
         for (int u = 0; u < MV_U; u++) {
@@ -235,9 +255,7 @@ template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128) k_mv
                 load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
                 const tn_cu_xmeta xm = xmp[r * n_items + it];
 #pragma unroll
-                for (int j = 0; j < MV_RW; j++)
-                    acc[j][r] += Q::dot(at[u][j], B[j] + it * Q::QB, S[j] + (it / Q::IPS) * Q::QS,
-                                        (int)(it % Q::IPS), xw, xm);
+                for (int j = 0; j < MV_RW; j++) acc[j][r] += Q::dotm(at[u][j], mt[u][j], xw, xm);
             }
         }
     }

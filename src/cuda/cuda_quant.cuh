@@ -101,6 +101,32 @@ TN_HD uint32_t tn_cu_ld32(const uint8_t *p) {
     return v;
 }
 
+/* Weight metadata loads (meta() below) use the read-only data path: weights never change while a
+ * kernel runs. */
+TN_HD uint32_t tn_cu_wld8(const uint8_t *p) {
+#ifdef __CUDA_ARCH__
+    return __ldg(p);
+#else
+    return *p;
+#endif
+}
+
+TN_HD uint32_t tn_cu_wld16(const uint8_t *p) {
+#ifdef __CUDA_ARCH__
+    return __ldg((const unsigned short *)p);
+#else
+    return tn_cu_ld16(p);
+#endif
+}
+
+TN_HD uint32_t tn_cu_wld32(const uint8_t *p) {
+#ifdef __CUDA_ARCH__
+    return __ldg((const unsigned int *)p);
+#else
+    return tn_cu_ld32(p);
+#endif
+}
+
 /* Four 4-bit codebook indices (one per byte) -> four int8 codebook values. The table is passed
  * as four little-endian words of 4 int8 entries each. */
 TN_HD int tn_cu_lut16(uint32_t idx, uint32_t t0, uint32_t t1, uint32_t t2, uint32_t t3) {
@@ -157,19 +183,35 @@ TN_UNROLL
 }
 
 /* ---- per-type traits ----
- * QA/QB/QS/IPS as in the file comment. dot(): the item's contribution to a dot product with one
- * quantized activation item. deq(): the item's 32 values, computed with the same float
- * expressions as the CPU dequantizers (so they are bit-identical). `it` is the item index within
- * its super-block (0 when IPS = 1); `s` points at the super-block's S bytes. */
+ * QA/QB/QS/IPS as in the file comment. A dot product of an item with one quantized activation
+ * item is split in two so that the mat-vec can issue every load of a batch before it computes:
+ * meta() loads the NM words of B and S bytes the item needs (its high bits, scales, mins), dotm()
+ * is the arithmetic on the A words and those. deq(): the item's 32 values, computed with the same
+ * float expressions as the CPU dequantizers (so they are bit-identical). `it` is the item index
+ * within its super-block (0 when IPS = 1); `s` points at the super-block's S bytes. */
 template <int T> struct tn_cu_qt;
 
+/* meta() then dotm(): the item's contribution to a dot product (host self-test, reference). */
+template <int T>
+TN_HD float tn_cu_qdot(const uint32_t *a, const uint8_t *b, const uint8_t *s, int it, const int x[8],
+                       tn_cu_xmeta xm) {
+    uint32_t m[tn_cu_qt<T>::NM];
+    tn_cu_qt<T>::meta(b, s, it, m);
+    return tn_cu_qt<T>::dotm(a, m, x, xm);
+}
+
+TN_HD float tn_cu_mh2f(uint32_t w, int half) { return tn_cu_h2f((uint16_t)(w >> (16 * half))); }
+
 template <> struct tn_cu_qt<TN_TYPE_Q4_0> {
-    static constexpr int QA = 16, QB = 0, QS = 2, IPS = 1;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 0, QS = 2, IPS = 1, NM = 1;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
+        (void)b, (void)it;
+        m[0] = tn_cu_wld16(s);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_nib(a, x, lo, hi);
-        return tn_cu_h2f(tn_cu_ld16(s)) * xm.d * (float)(lo + hi - 8 * (xm.s0 + xm.s1));
+        return tn_cu_mh2f(m[0], 0) * xm.d * (float)(lo + hi - 8 * (xm.s0 + xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *, const uint8_t *s, int, float *y) {
         const float d = tn_cu_h2f(tn_cu_ld16(s));
@@ -182,13 +224,15 @@ template <> struct tn_cu_qt<TN_TYPE_Q4_0> {
 };
 
 template <> struct tn_cu_qt<TN_TYPE_Q4_1> {
-    static constexpr int QA = 16, QB = 0, QS = 4, IPS = 1;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 0, QS = 4, IPS = 1, NM = 1;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
+        (void)b, (void)it;
+        m[0] = tn_cu_wld32(s);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_nib(a, x, lo, hi);
-        return xm.d * (tn_cu_h2f(tn_cu_ld16(s)) * (float)(lo + hi) +
-                       tn_cu_h2f(tn_cu_ld16(s + 2)) * (float)(xm.s0 + xm.s1));
+        return xm.d * (tn_cu_mh2f(m[0], 0) * (float)(lo + hi) + tn_cu_mh2f(m[0], 1) * (float)(xm.s0 + xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *, const uint8_t *s, int, float *y) {
         const float d = tn_cu_h2f(tn_cu_ld16(s)), m = tn_cu_h2f(tn_cu_ld16(s + 2));
@@ -223,12 +267,16 @@ TN_HD void tn_cu_unpack_nib5(const uint32_t a[4], uint32_t h, int *q) {
 }
 
 template <> struct tn_cu_qt<TN_TYPE_Q5_0> {
-    static constexpr int QA = 16, QB = 4, QS = 2, IPS = 1;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 4, QS = 2, IPS = 1, NM = 2;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
+        (void)it;
+        m[0] = tn_cu_wld32(b);
+        m[1] = tn_cu_wld16(s);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
-        tn_cu_dot_nib5(a, tn_cu_ld32(b), x, lo, hi);
-        return tn_cu_h2f(tn_cu_ld16(s)) * xm.d * (float)(lo + hi - 16 * (xm.s0 + xm.s1));
+        tn_cu_dot_nib5(a, m[0], x, lo, hi);
+        return tn_cu_mh2f(m[1], 0) * xm.d * (float)(lo + hi - 16 * (xm.s0 + xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int, float *y) {
         int q[32];
@@ -239,13 +287,16 @@ template <> struct tn_cu_qt<TN_TYPE_Q5_0> {
 };
 
 template <> struct tn_cu_qt<TN_TYPE_Q5_1> {
-    static constexpr int QA = 16, QB = 4, QS = 4, IPS = 1;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 4, QS = 4, IPS = 1, NM = 2;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
+        (void)it;
+        m[0] = tn_cu_wld32(b);
+        m[1] = tn_cu_wld32(s);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
-        tn_cu_dot_nib5(a, tn_cu_ld32(b), x, lo, hi);
-        return xm.d * (tn_cu_h2f(tn_cu_ld16(s)) * (float)(lo + hi) +
-                       tn_cu_h2f(tn_cu_ld16(s + 2)) * (float)(xm.s0 + xm.s1));
+        tn_cu_dot_nib5(a, m[0], x, lo, hi);
+        return xm.d * (tn_cu_mh2f(m[1], 0) * (float)(lo + hi) + tn_cu_mh2f(m[1], 1) * (float)(xm.s0 + xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int, float *y) {
         int q[32];
@@ -256,13 +307,16 @@ template <> struct tn_cu_qt<TN_TYPE_Q5_1> {
 };
 
 template <> struct tn_cu_qt<TN_TYPE_Q8_0> {
-    static constexpr int QA = 32, QB = 0, QS = 2, IPS = 1;
-    static TN_HD float dot(const uint32_t a[8], const uint8_t *, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 32, QB = 0, QS = 2, IPS = 1, NM = 1;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
+        (void)b, (void)it;
+        m[0] = tn_cu_wld16(s);
+    }
+    static TN_HD float dotm(const uint32_t a[8], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int acc = 0;
 TN_UNROLL
         for (int k = 0; k < 8; k++) acc = tn_cu_dp4a((int)a[k], x[k], acc);
-        return tn_cu_h2f(tn_cu_ld16(s)) * xm.d * (float)acc;
+        return tn_cu_mh2f(m[0], 0) * xm.d * (float)acc;
     }
     static TN_HD void deq(const uint32_t a[8], const uint8_t *, const uint8_t *s, int, float *y) {
         const float d = tn_cu_h2f(tn_cu_ld16(s));
@@ -293,12 +347,15 @@ TN_HD int tn_cu_mxfp4_value(int q) {
 }
 
 template <> struct tn_cu_qt<TN_TYPE_IQ4_NL> {
-    static constexpr int QA = 16, QB = 0, QS = 2, IPS = 1;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 0, QS = 2, IPS = 1, NM = 1;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
+        (void)b, (void)it;
+        m[0] = tn_cu_wld16(s);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_lut<TN_CU_IQ4_WORDS>(a, x, lo, hi);
-        return tn_cu_h2f(tn_cu_ld16(s)) * xm.d * (float)(lo + hi);
+        return tn_cu_mh2f(m[0], 0) * xm.d * (float)(lo + hi);
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *, const uint8_t *s, int, float *y) {
         const float d = tn_cu_h2f(tn_cu_ld16(s));
@@ -311,12 +368,15 @@ template <> struct tn_cu_qt<TN_TYPE_IQ4_NL> {
 };
 
 template <> struct tn_cu_qt<TN_TYPE_MXFP4> {
-    static constexpr int QA = 16, QB = 0, QS = 1, IPS = 1;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 0, QS = 1, IPS = 1, NM = 1;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
+        (void)b, (void)it;
+        m[0] = tn_cu_wld8(s);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_lut<TN_CU_MXFP4_WORDS>(a, x, lo, hi);
-        return tn_cu_e8m0_half(s[0]) * xm.d * (float)(lo + hi);
+        return tn_cu_e8m0_half((uint8_t)m[0]) * xm.d * (float)(lo + hi);
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *, const uint8_t *s, int, float *y) {
         const float d = tn_cu_e8m0_half(s[0]);
@@ -330,12 +390,16 @@ template <> struct tn_cu_qt<TN_TYPE_MXFP4> {
 
 /* IQ4_XS: S = {half d, u16 pad, int8 scale[8] (already minus 32)}. */
 template <> struct tn_cu_qt<TN_TYPE_IQ4_XS> {
-    static constexpr int QA = 16, QB = 0, QS = 12, IPS = 8;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *, const uint8_t *s, int it,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 0, QS = 12, IPS = 8, NM = 2;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
+        (void)b;
+        m[0] = tn_cu_wld16(s);
+        m[1] = tn_cu_wld8(s + 4 + it);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_lut<TN_CU_IQ4_WORDS>(a, x, lo, hi);
-        const float dl = tn_cu_h2f(tn_cu_ld16(s)) * (int8_t)s[4 + it];
+        const float dl = tn_cu_mh2f(m[0], 0) * (int8_t)m[1];
         return dl * (xm.d * (float)(lo + hi));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *, const uint8_t *s, int it, float *y) {
@@ -373,13 +437,17 @@ TN_HD int tn_cu_2bit_at(const uint32_t a[2], int e) {
 
 /* Q2_K: S = {half d, half dmin, u8 scales[16] (low nibble scale, high nibble min)}. */
 template <> struct tn_cu_qt<TN_TYPE_Q2_K> {
-    static constexpr int QA = 8, QB = 0, QS = 20, IPS = 8;
-    static TN_HD float dot(const uint32_t a[2], const uint8_t *, const uint8_t *s, int it,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 8, QB = 0, QS = 20, IPS = 8, NM = 2;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
+        (void)b;
+        m[0] = tn_cu_wld32(s);
+        m[1] = tn_cu_wld16(s + 4 + 2 * it);
+    }
+    static TN_HD float dotm(const uint32_t a[2], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_2bit(a, 0, false, x, lo, hi);
-        const float d = tn_cu_h2f(tn_cu_ld16(s)), dmin = tn_cu_h2f(tn_cu_ld16(s + 2));
-        const int sc0 = s[4 + 2 * it], sc1 = s[5 + 2 * it];
+        const float d = tn_cu_mh2f(m[0], 0), dmin = tn_cu_mh2f(m[0], 1);
+        const int sc0 = m[1] & 0xFF, sc1 = m[1] >> 8;
         return xm.d * (d * (float)((sc0 & 15) * lo + (sc1 & 15) * hi) -
                        dmin * (float)((sc0 >> 4) * xm.s0 + (sc1 >> 4) * xm.s1));
     }
@@ -395,13 +463,16 @@ template <> struct tn_cu_qt<TN_TYPE_Q2_K> {
 
 /* Q3_K: B = H (third bit), S = {half d, u16 pad, int8 scales[16] (already minus 32)}. */
 template <> struct tn_cu_qt<TN_TYPE_Q3_K> {
-    static constexpr int QA = 8, QB = 4, QS = 20, IPS = 8;
-    static TN_HD float dot(const uint32_t a[2], const uint8_t *b, const uint8_t *s, int it,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 8, QB = 4, QS = 20, IPS = 8, NM = 2;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
+        m[0] = tn_cu_wld32(b);
+        m[1] = tn_cu_wld16(s) | tn_cu_wld16(s + 4 + 2 * it) << 16;
+    }
+    static TN_HD float dotm(const uint32_t a[2], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
-        tn_cu_dot_2bit(a, tn_cu_ld32(b), true, x, lo, hi);
-        const float d = tn_cu_h2f(tn_cu_ld16(s));
-        const int sc0 = (int8_t)s[4 + 2 * it], sc1 = (int8_t)s[5 + 2 * it];
+        tn_cu_dot_2bit(a, m[0], true, x, lo, hi);
+        const float d = tn_cu_mh2f(m[1], 0);
+        const int sc0 = (int8_t)(m[1] >> 16), sc1 = (int8_t)(m[1] >> 24);
         return d * xm.d * (float)(sc0 * (lo - 4 * xm.s0) + sc1 * (hi - 4 * xm.s1));
     }
     static TN_HD void deq(const uint32_t a[2], const uint8_t *b, const uint8_t *s, int it, float *y) {
@@ -420,13 +491,17 @@ template <> struct tn_cu_qt<TN_TYPE_Q3_K> {
 
 /* Q4_K: B = {u8 scale, u8 min} of the item, S = {half d, half dmin}. */
 template <> struct tn_cu_qt<TN_TYPE_Q4_K> {
-    static constexpr int QA = 16, QB = 2, QS = 4, IPS = 8;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 2, QS = 4, IPS = 8, NM = 2;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
+        (void)it;
+        m[0] = tn_cu_wld32(s);
+        m[1] = tn_cu_wld16(b);
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
         tn_cu_dot_nib(a, x, lo, hi);
-        const float d = tn_cu_h2f(tn_cu_ld16(s)), dmin = tn_cu_h2f(tn_cu_ld16(s + 2));
-        return xm.d * (d * b[0] * (float)(lo + hi) - dmin * b[1] * (float)(xm.s0 + xm.s1));
+        const float d = tn_cu_mh2f(m[0], 0), dmin = tn_cu_mh2f(m[0], 1);
+        return xm.d * (d * (m[1] & 0xFF) * (float)(lo + hi) - dmin * (m[1] >> 8) * (float)(xm.s0 + xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int, float *y) {
         const float d = tn_cu_h2f(tn_cu_ld16(s)), dmin = tn_cu_h2f(tn_cu_ld16(s + 2));
@@ -441,13 +516,17 @@ template <> struct tn_cu_qt<TN_TYPE_Q4_K> {
 
 /* Q5_K: B = H, S = {half d, half dmin, u8 scale[8], u8 min[8]}. */
 template <> struct tn_cu_qt<TN_TYPE_Q5_K> {
-    static constexpr int QA = 16, QB = 4, QS = 20, IPS = 8;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int it,
-                           const int x[8], tn_cu_xmeta xm) {
+    static constexpr int QA = 16, QB = 4, QS = 20, IPS = 8, NM = 3;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[3]) {
+        m[0] = tn_cu_wld32(b);
+        m[1] = tn_cu_wld32(s);
+        m[2] = tn_cu_wld8(s + 4 + it) | tn_cu_wld8(s + 12 + it) << 8;
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[3], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
-        tn_cu_dot_nib5(a, tn_cu_ld32(b), x, lo, hi);
-        const float d = tn_cu_h2f(tn_cu_ld16(s)), dmin = tn_cu_h2f(tn_cu_ld16(s + 2));
-        return xm.d * (d * s[4 + it] * (float)(lo + hi) - dmin * s[12 + it] * (float)(xm.s0 + xm.s1));
+        tn_cu_dot_nib5(a, m[0], x, lo, hi);
+        const float d = tn_cu_mh2f(m[1], 0), dmin = tn_cu_mh2f(m[1], 1);
+        return xm.d * (d * (m[2] & 0xFF) * (float)(lo + hi) - dmin * (m[2] >> 8) * (float)(xm.s0 + xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int it, float *y) {
         int q[32];
@@ -461,10 +540,14 @@ template <> struct tn_cu_qt<TN_TYPE_Q5_K> {
 /* Q6_K: A = low nibbles (order N), B = {hA, hB} high 2-bit parts, S = {half d, u16 pad,
  * int8 scales[16]}. */
 template <> struct tn_cu_qt<TN_TYPE_Q6_K> {
-    static constexpr int QA = 16, QB = 8, QS = 20, IPS = 8;
-    static TN_HD float dot(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int it,
-                           const int x[8], tn_cu_xmeta xm) {
-        const uint32_t ha = tn_cu_ld32(b), hb = tn_cu_ld32(b + 4);
+    static constexpr int QA = 16, QB = 8, QS = 20, IPS = 8, NM = 3;
+    static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[3]) {
+        m[0] = tn_cu_wld32(b);
+        m[1] = tn_cu_wld32(b + 4);
+        m[2] = tn_cu_wld16(s) | tn_cu_wld16(s + 4 + 2 * it) << 16;
+    }
+    static TN_HD float dotm(const uint32_t a[4], const uint32_t m[3], const int x[8], tn_cu_xmeta xm) {
+        const uint32_t ha = m[0], hb = m[1];
         int lo = 0, hi = 0;
 TN_UNROLL
         for (int k = 0; k < 4; k++) {
@@ -473,9 +556,8 @@ TN_UNROLL
             lo = tn_cu_dp4a((int)vl, x[k], lo);
             hi = tn_cu_dp4a((int)vh, x[k + 4], hi);
         }
-        const int sc0 = (int8_t)s[4 + 2 * it], sc1 = (int8_t)s[5 + 2 * it];
-        return tn_cu_h2f(tn_cu_ld16(s)) * xm.d *
-               (float)(sc0 * (lo - 32 * xm.s0) + sc1 * (hi - 32 * xm.s1));
+        const int sc0 = (int8_t)(m[2] >> 16), sc1 = (int8_t)(m[2] >> 24);
+        return tn_cu_mh2f(m[2], 0) * xm.d * (float)(sc0 * (lo - 32 * xm.s0) + sc1 * (hi - 32 * xm.s1));
     }
     static TN_HD void deq(const uint32_t a[4], const uint8_t *b, const uint8_t *s, int it, float *y) {
         const uint32_t h[2] = {tn_cu_ld32(b), tn_cu_ld32(b + 4)};

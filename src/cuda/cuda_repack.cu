@@ -280,7 +280,7 @@ static int check_type(char *msg, size_t cap, uint64_t *seed) {
             }
             int xw[8];
             memcpy(xw, xq + 32 * it, 32);
-            got += Q::dot(aw, bp, sp, (int)(gi % Q::IPS), xw, xm[it]);
+            got += tn_cu_qdot<T>(aw, bp, sp, (int)(gi % Q::IPS), xw, xm[it]);
         }
         if (!rc && fabs(got - want) > 1e-5 * mag + 1e-6) {
             snprintf(msg, cap, "%s: row %lld dot %.9g, float64 reference %.9g", tn_type_name(T),

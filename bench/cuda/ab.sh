@@ -1,0 +1,30 @@
+#!/bin/bash
+# A/B comparison in one device call (H200s differ a few % between calls, so variants are only
+# compared within one). Each variant is a stripped tern packed as build-cuda-dev/var-NAME.txz
+# (bench/cuda/pack.sh builds the current tree as bin.txz, which is variant "cur"); every variant
+# runs the same benchmarks, interleaved, REPS rounds.
+#   bench/cuda/ab.sh "SHAPE:TYPE[:ARGS] ..."      e.g. "llama3-8b:q4_0 llama3-8b:Q4_K_M:-d_32768"
+# ARGS: extra tern bench arguments with '_' for spaces (default -p 0 -n 128 -r 3).
+RAW=${RAW:-/tmp/raw}
+. bench/cuda/lib.sh
+unpack
+copy_bw
+VARS="cur"
+for f in $B/var-*.txz; do
+    [ -f "$f" ] || continue
+    v=$(basename "$f" .txz); v=${v#var-}
+    mkdir -p "$B/v-$v" && tar xJf "$f" -C "$B/v-$v" && VARS="$VARS $v"
+done
+for round in $(seq 1 ${REPS:-1}); do
+    for sm in $1; do
+        IFS=: read -r shape ft args <<< "$sm"
+        gen "$shape" "$ft"
+        for v in $VARS; do
+            t=$B/tern; [ "$v" = cur ] || t=$B/v-$v/tern
+            TERN=$t bench "$v-$shape-$ft-r$round" "/tmp/$shape-$ft.gguf" ${args:+${args//_/ }} $([ -z "$args" ] && echo -p 0 -n 128 -r 3)
+        done
+    done
+done
+pack_raw
+echo "================ summary"
+cat "$SUM"
