@@ -11,8 +11,16 @@ __device__ __forceinline__ void deq_item(const tn_cu_weight w, int64_t row, int6
     using Q = tn_cu_qt<T>;
     uint32_t a[Q::QA / 4];
     const uint8_t *ap = w.a + row * (int64_t)w.a_row + it * Q::QA;
+    if (Q::QA % 16 == 0) {
 #pragma unroll
-    for (int k = 0; k < Q::QA / 4; k++) a[k] = ((const uint32_t *)ap)[k];
+        for (int k = 0; k < Q::QA / 16; k++) {
+            const uint4 v = __ldg((const uint4 *)ap + k);
+            a[4 * k] = v.x, a[4 * k + 1] = v.y, a[4 * k + 2] = v.z, a[4 * k + 3] = v.w;
+        }
+    } else {
+#pragma unroll
+        for (int k = 0; k < Q::QA / 4; k++) a[k] = __ldg((const uint32_t *)ap + k);
+    }
     Q::deq(a, w.b + row * (int64_t)w.b_row + it * Q::QB,
            w.s + row * (int64_t)w.s_row + (it / Q::IPS) * Q::QS, (int)(it % Q::IPS), y);
 }
@@ -45,22 +53,37 @@ __global__ void k_embed_f(float *out, const tn_cu_weight w, const int32_t *tok) 
     out[t * w.n_in + i] = float_at(w.type, w.raw, (int64_t)tok[t] * w.n_in + i);
 }
 
-/* rows [r0, r0 + nr) -> dst[nr][n_in] */
+/* rows [r0, r0 + nr) -> dst[nr][n_in]. A thread dequantizes one item (Q::deq, A read with one
+ * 16-byte load) into shared memory; the block's items are one contiguous span of dst (items of
+ * consecutive rows follow each other), which it then writes with coalesced 16-byte stores: written
+ * straight from each thread, every store instruction touched 32 separate 64-byte pieces. */
+constexpr int DEQ_THREADS = 256;
+
 template <int T>
-__global__ void k_deq_f16(__half *dst, const tn_cu_weight w, int64_t r0, int64_t nr) {
+__global__ void __launch_bounds__(DEQ_THREADS) k_deq_f16(__half *dst, const tn_cu_weight w, int64_t r0, int64_t nr) {
+    using Q = tn_cu_qt<T>;
+    __shared__ uint4 tile[DEQ_THREADS * 4];
     tn_cu_pdl_begin();
     tn_cu_pdl_wait();
-    const int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= nr * w.n_items) return;
-    const int64_t r = idx / w.n_items, it = idx % w.n_items;
-    float y[32];
-    deq_item<T>(w, r0 + r, it, y);
-    __half2 h[16];
+    const int64_t first = (int64_t)blockIdx.x * DEQ_THREADS, n = nr * w.n_items;
+    const int64_t idx = first + threadIdx.x;
+    if (idx < n) {
+        const int64_t r = idx / w.n_items, it = idx % w.n_items;
+        float y[32];
+        deq_item<T>(w, r0 + r, it, y);
+        __half2 h[16];
 #pragma unroll
-    for (int j = 0; j < 16; j++) h[j] = __floats2half2_rn(y[2 * j], y[2 * j + 1]);
-    uint4 *d = (uint4 *)(dst + r * w.n_in + it * 32);
+        for (int j = 0; j < 16; j++) h[j] = __floats2half2_rn(y[2 * j], y[2 * j + 1]);
 #pragma unroll
-    for (int k = 0; k < 4; k++) d[k] = ((const uint4 *)h)[k];
+        for (int k = 0; k < 4; k++) tile[threadIdx.x * 4 + ((k + threadIdx.x) & 3)] = ((const uint4 *)h)[k];
+    }
+    __syncthreads();
+    const int64_t items = n - first < DEQ_THREADS ? n - first : DEQ_THREADS;
+    uint4 *d = (uint4 *)(dst + first * 32);
+    for (int i = threadIdx.x; i < items * 4; i += DEQ_THREADS) {
+        const int item = i / 4, k = i % 4;
+        d[i] = tile[item * 4 + ((k + item) & 3)];
+    }
 }
 
 __global__ void k_deq_f16_f(__half *dst, const tn_cu_weight w, int64_t r0, int64_t nr) {
@@ -92,11 +115,11 @@ void deq_chunk(tn_cu_exec *ex, __half *dst, const tn_cu_weight *w, int64_t r0, i
         tn_cu_launch(ex, k_deq_f16_f, (unsigned)((n + 255) / 256), 256, 0, dst, *w, r0, nr);
         return;
     }
-    const unsigned blocks = (unsigned)((nr * w->n_items + 127) / 128);
+    const unsigned blocks = (unsigned)((nr * w->n_items + DEQ_THREADS - 1) / DEQ_THREADS);
     switch (w->type) {
 #define TN_CU_DEQ_CASE(T)                                                                          \
     case T:                                                                                        \
-        tn_cu_launch(ex, k_deq_f16<T>, blocks, 128, 0, dst, *w, r0, nr);                                 \
+        tn_cu_launch(ex, k_deq_f16<T>, blocks, DEQ_THREADS, 0, dst, *w, r0, nr);                         \
         break;
         TN_CU_QTYPE_CASES(TN_CU_DEQ_CASE)
 #undef TN_CU_DEQ_CASE
