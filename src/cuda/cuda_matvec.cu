@@ -18,14 +18,13 @@
 namespace {
 
 constexpr int MV_WARPS = 4, MV_RW = 2, MV_U = 4;
-/* Blocks per SM the quantized mat-vec is compiled for (a register cap of 65536 / (128 * 5) = 102
- * per thread). With every load of a batch in registers, the K-quant kernels otherwise take up to
- * 158 registers and run 3 blocks per SM; capped (a few spills in the rarely used multi-row
- * variants) decode was faster on an H200: Llama-3-8B Q4_K_M tg128 411 -> 467 t/s, Q4_0 499 -> 503,
- * Qwen3-0.6B Q4_0 1019 -> 1069 (bench/results/2026-12-02b-cuda-h200.md). */
-#ifndef TN_MV_MINB
-#define TN_MV_MINB 5
-#endif
+/* Blocks per SM the quantized mat-vec is compiled for: a register cap of 65536 / (128 * 5) = 102
+ * per thread, or 128 for Q8_0, whose 32-byte items need twice the registers per batch. With every
+ * load of a batch in registers the K-quant kernels otherwise take up to 158 registers and run 3
+ * blocks per SM. Measured on an H200 (bench/results/2026-12-02b-cuda-h200.md), tg128 Llama-3-8B:
+ * Q4_K_M 413 (uncapped) -> 467 (5 blocks); Q8_0 329 (5 blocks, spilling) -> 376 (4 blocks);
+ * 6 blocks (85 registers) was slower for every type. */
+template <int T> constexpr int mv_min_blocks() { return tn_cu_qt<T>::QA == 32 ? 4 : 5; }
 
 struct mv_args {
     const uint8_t *a[3], *b[3], *s[3];
@@ -167,7 +166,7 @@ __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][N
 /* STAGE (decode, one activation row): the block first copies the int8 activations and their
  * metadata into shared memory, while its first weights are in flight, so the dot products read
  * them from there instead of making a round trip to L2 per batch. */
-template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128, TN_MV_MINB) k_mv_q(const mv_args p) {
+template <int T, int NR, bool STAGE> __global__ void __launch_bounds__(128, mv_min_blocks<T>()) k_mv_q(const mv_args p) {
     using Q = tn_cu_qt<T>;
     extern __shared__ __align__(16) uint8_t mv_smem[];
     constexpr int NA = Q::QA / 4;
