@@ -135,6 +135,11 @@ tn_sampler *tn_sampler_new(const tn_sampler_params *params, int32_t n_vocab);
 void tn_sampler_free(tn_sampler *s);
 /* Picks a token from logits (n_vocab floats); does not modify them. */
 int32_t tn_sampler_sample(tn_sampler *s, const float *logits);
+/* Samples output i of the last tn_decode (i as in tn_get_logits) like tn_sampler_sample, with the
+ * same result. On a GPU the candidates are chosen there (the argmax when greedy, the top_k best
+ * otherwise, top_k <= 256) and only they are copied to the host. Returns the token, or -1 with
+ * an error. */
+int32_t tn_sample(tn_sampler *s, tn_ctx *ctx, int32_t i);
 /* Records a token as generated or prompted (for the repetition penalty). */
 void tn_sampler_accept(tn_sampler *s, int32_t token);
 void tn_sampler_reset(tn_sampler *s);

@@ -6,7 +6,8 @@
  *  - a 600-token context (several KV splits, many cache tiles): one batch vs batch + decode step;
  *  - greedy 48 tokens: == ref.json greedy_ids for bf16 files, == the CPU backend's for quantized;
  *  - poison: every activation/KV buffer filled with NaN at allocation must not leak into results;
- *  - two sequences interleaved in one cache give each one's own logits.
+ *  - two sequences interleaved in one cache give each one's own logits;
+ *  - sampling with candidates chosen on the GPU (tn_sample) == the host sampler on the full row.
  * The host-only layout self-test runs whenever the build has CUDA, GPU or not.
  * TN_TEST_CUDA_QUICK=1 limits the model list to two files (for compute-sanitizer runs). */
 #include <math.h>
@@ -425,6 +426,66 @@ static void check_wide(const char *wtype) {
     unlink(path);
 }
 
+/* Sampling with the candidates chosen on the GPU (tn_sample: argmax or top-k there, only k
+ * (id, logit) pairs copied) must pick exactly the tokens the host sampler picks from the whole
+ * logits row, for every sampler setting, step after step (same seeds, same accepted tokens). A
+ * random-weight model with a 50000-token vocabulary makes the top-k take several passes. */
+static void check_sampling(void) {
+    static const tn_synth_shape big = {"big-vocab", "llama", "10M", 50000, 128, 1, 256, 2, 1, 64,
+                                       256, 10000.0f, 1e-5f, false, false};
+    tn_synth_params sp = tn_synth_default_params();
+    sp.shape = &big;
+    sp.std = 0.5f;
+    CHECK(tn_synth_wtype_parse("q8_0", &sp.wtype) == 0, "wtype: %s", tn_last_error());
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/tern-test-cuda-sample-%d.gguf", (int)getpid());
+    if (tn_synth_write(&sp, path) != 0) {
+        CHECK(0, "synth write: %s", tn_last_error());
+        return;
+    }
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *m = tn_model_load(path, &gp);
+    CHECK(m != NULL, "load %s: %s", path, tn_last_error());
+    tn_sampler_params cfg[5];
+    for (int i = 0; i < 5; i++) cfg[i] = tn_sampler_default_params();
+    cfg[0].temp = 0;                                          /* greedy */
+    cfg[1].seed = 42;                                         /* llama.cpp's chain, top_k 40 */
+    cfg[2].seed = 7, cfg[2].top_k = 256, cfg[2].top_p = 1.0f; /* the largest device k */
+    cfg[3].temp = 0, cfg[3].repeat_penalty = 1.5f;            /* greedy with a penalty */
+    cfg[4].seed = 3, cfg[4].repeat_penalty = 1.3f, cfg[4].temp = 1.5f;
+    int same = 0, total = 0;
+    for (int c = 0; m && c < 5; c++) {
+        tn_ctx *ctx = new_ctx(m, 64, 16, 1);
+        tn_sampler *dev = tn_sampler_new(&cfg[c], 50000), *host = tn_sampler_new(&cfg[c], 50000);
+        int32_t tok = 17;
+        tn_batch b = {.n_tokens = 1, .token = &tok};
+        for (int step = 0; ctx && dev && host && step < 24; step++) {
+            if (tn_decode(ctx, &b) != 0) {
+                CHECK(0, "decode: %s", tn_last_error());
+                break;
+            }
+            const int32_t td = tn_sample(dev, ctx, -1); /* before the row is copied */
+            const float *l = tn_get_logits(ctx, -1);
+            const int32_t th = l ? tn_sampler_sample(host, l) : -2;
+            total++;
+            same += td == th;
+            CHECK(td == th, "sampler %d step %d: GPU candidates give %d, host %d (%s)", c, step, td, th,
+                  td < 0 ? tn_last_error() : "");
+            tn_sampler_accept(dev, td);
+            tn_sampler_accept(host, th);
+            tok = th;
+        }
+        tn_sampler_free(dev);
+        tn_sampler_free(host);
+        tn_ctx_free(ctx);
+    }
+    printf("sampling on the GPU (50000-token vocabulary, 5 sampler settings): %d/%d tokens equal the host sampler's\n",
+           same, total);
+    tn_model_free(m);
+    unlink(path);
+}
+
 #endif
 
 int main(void) {
@@ -442,6 +503,10 @@ int main(void) {
     }
     char name[256];
     printf("test_cuda: device %s\n", tn_cuda_device_name(name, sizeof name));
+    rc = tn_cuda_selftest_top_k(msg, sizeof msg);
+    printf("test_cuda: sampler top-k on the device: %s\n", msg);
+    CHECK(rc == 0, "top-k self-test: %s", msg);
+    check_sampling();
     const char *quick = getenv("TN_TEST_CUDA_QUICK");
     if (quick && *quick == '1') { /* qwen3 bf16 (q/k norms, NeoX RoPE) and Q4_K_M (two types) */
         check_model(&models[1]);

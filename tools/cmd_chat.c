@@ -236,7 +236,12 @@ static int turn(chat_session *s, const char *user) {
     tn_detok_stream *st = tn_detok_stream_new(s->m, false, false);
     if (!st) return -1;
     for (long k = 0; s->o->n_predict < 0 || k < s->o->n_predict; k++) {
-        int32_t tok = tn_sampler_sample(s->smp, tn_get_logits(s->ctx, -1));
+        int32_t tok = tn_sample(s->smp, s->ctx, -1);
+        if (tok < 0) {
+            fprintf(stderr, "\nerror: %s\n", tn_last_error());
+            rc = -1;
+            break;
+        }
         if (tn_token_is_eog(s->m, tok)) break;
         tn_sampler_accept(s->smp, tok);
         size_t len;

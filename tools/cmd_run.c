@@ -177,7 +177,11 @@ int cmd_run(int argc, char **argv) {
     cli_utf8_stream st = {0};
     int32_t n_gen = 0, pos = n_prompt;
     while (o.n_predict < 0 || n_gen < o.n_predict) {
-        int32_t tok = tn_sampler_sample(smp, tn_get_logits(ctx, -1));
+        int32_t tok = tn_sample(smp, ctx, -1);
+        if (tok < 0) {
+            fprintf(stderr, "\nerror: %s\n", tn_last_error());
+            goto done;
+        }
         if (!o.ignore_eos && tn_token_is_eog(m, tok)) break;
         tn_sampler_accept(smp, tok);
         print_token(m, tok, &st);

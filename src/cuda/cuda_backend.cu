@@ -163,6 +163,7 @@ static void cu_exec_free(tn_exec *e) {
     cudaFree(ex->part);
     cudaFree(ex->kvh);
     cudaFree(ex->cnt);
+    cudaFree(ex->topk);
     if (ex->h_pin) cudaFreeHost(ex->h_pin);
     if (ex->h_read) cudaFreeHost(ex->h_read);
     if (ex->blas) cublasDestroy(ex->blas);
@@ -672,11 +673,34 @@ static int cu_end(tn_exec *e) {
     return 0;
 }
 
+/* After end(): the sampler's candidates, chosen on the device (cuda_sample.cu). */
+static int cu_top_k(tn_exec *e, const float *logits, int32_t n, int32_t k, const int32_t *pen_ids,
+                    int32_t n_pen, float penalty, int32_t *ids, float *vals) {
+    tn_cu_exec *ex = CU_EX(e);
+    cudaSetDevice(ex->device);
+    ex->failed = 0;
+    ex->err[0] = 0;
+    const size_t need = tn_cu_top_k_scratch(n, k);
+    if (ex->topk_cap < need) { /* not in any captured graph: no need to drop them */
+        cudaFree(ex->topk);
+        ex->topk_cap = 0;
+        if (cudaMalloc(&ex->topk, need) != cudaSuccess) {
+            ex->topk = NULL;
+            cudaGetLastError();
+            return tn_set_error("CUDA: cannot allocate %zu bytes for sampling", need);
+        }
+        ex->topk_cap = need;
+    }
+    if (grow_host(ex, &ex->h_read, &ex->h_read_cap, (size_t)k * 8))
+        tn_cu_top_k(ex, logits, n, k, pen_ids, n_pen, penalty, ex->topk, ex->h_read, ids, vals);
+    return ex->failed ? tn_set_error("%s", ex->err) : 0;
+}
+
 static const tn_backend_ops cu_ops = {
     "CUDA",        cu_free,   cu_upload_weight, cu_exec_new, cu_exec_free, cu_alloc,
     cu_release,    cu_read,   cu_begin,         cu_end,      cu_embed,     cu_rmsnorm,
     cu_matmul,     cu_add,    cu_swiglu,        cu_rope_store, cu_attention, cu_get_rows,
-    cu_sync,
+    cu_sync,       cu_top_k,
 };
 
 extern "C" tn_backend *tn_backend_cuda_new(int device) {

@@ -19,6 +19,10 @@ const char *tn_cuda_device_name(char *buf, size_t cap);
  * reference) and dot products (against a float64 reference). Needs no GPU. Returns 0 on success,
  * else -1 with a description in msg. */
 int tn_cuda_selftest_layouts(char *msg, size_t cap);
+/* Device check of the sampler's top-k (cuda_sample.cu) on rows with many ties, -inf and
+ * penalised ids, against a full sort of the row on the host. Needs a GPU. 0 on success, else -1
+ * with a description in msg. */
+int tn_cuda_selftest_top_k(char *msg, size_t cap);
 
 #ifdef __cplusplus
 }

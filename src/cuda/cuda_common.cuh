@@ -147,6 +147,8 @@ typedef struct tn_cu_exec {
     size_t kvh_cap;
     unsigned *cnt; /* split-KV arrival counters, zero between launches */
     size_t cnt_cap;
+    void *topk; /* the sampler's top-k passes (cuda_sample.cu) */
+    size_t topk_cap;
     tn_cu_graph graphs[TN_CU_MAX_GRAPHS];
     uint64_t clock;
     /* TERN_CUDA_TIMING=1: device time of each step's launches (events around them) against the
@@ -195,6 +197,12 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
 
 /* cuda_plan.cu: launches the kernels for ops[0..n) (fusing neighbours where a kernel can) */
 void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n);
+
+/* cuda_sample.cu: the k best entries of a logits row (see tn_backend_ops.top_k) into ids/vals,
+ * through `scratch` (device, tn_cu_top_k_scratch bytes) and `host` (pinned, 8 * k bytes). */
+size_t tn_cu_top_k_scratch(int64_t n, int k);
+void tn_cu_top_k(tn_cu_exec *ex, const float *row, int64_t n, int k, const int32_t *pen_ids, int n_pen,
+                 float penalty, void *scratch, void *host, int32_t *ids, float *vals);
 
 /* cuda_dequant.cu */
 void tn_cu_embed(tn_cu_exec *ex, float *out, const tn_cu_weight *w, int32_t n_tokens);

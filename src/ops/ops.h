@@ -119,7 +119,18 @@ typedef struct tn_backend_ops {
     /* Optional: returns when all work queued on the exec has finished (the profiler times ops
      * with it). NULL for backends whose ops complete before they return (CPU). */
     int (*sync)(tn_exec *ex);
+
+    /* Optional, after end(): the k (<= TN_TOP_K_MAX) best entries of the logits row `logits`
+     * (n entries, on the exec's device), after the repetition penalty of the n_pen (<=
+     * TN_PENALTY_MAX) distinct tokens pen_ids (logit / penalty if positive, * penalty if not):
+     * ids[] and vals[] ordered by value descending, equal values by lower id. The sampler then
+     * copies k candidates instead of the whole row (a GPU keeps its logits: only the candidates
+     * cross PCIe). Logits of a backend with this op are read only when asked for, after end(). */
+    int (*top_k)(tn_exec *ex, const float *logits, int32_t n, int32_t k, const int32_t *pen_ids,
+                 int32_t n_pen, float penalty, int32_t *ids, float *vals);
 } tn_backend_ops;
+
+enum { TN_TOP_K_MAX = 256, TN_PENALTY_MAX = 256 };
 
 struct tn_backend {
     const tn_backend_ops *ops;

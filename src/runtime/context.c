@@ -18,9 +18,12 @@ struct tn_ctx {
     int32_t n_used_cells;
     /* per-micro-batch scratch */
     int32_t *ub_pos, *ub_seq, *ub_cell, *ub_out;
-    /* logits of the last tn_decode, [n_outputs][n_vocab] */
+    /* logits of the last tn_decode, [n_outputs][n_vocab]; rows [n_host, n_outputs) are still
+     * only on the device, at dev_logits, until asked for (backends with a top_k op: the sampler
+     * can take its candidates there) */
     float *logits;
-    int32_t n_outputs, cap_outputs;
+    int32_t n_outputs, cap_outputs, n_host;
+    const float *dev_logits;
 };
 
 tn_ctx_params tn_ctx_default_params(void) {
@@ -147,7 +150,8 @@ static int resolve_batch(tn_ctx *c, const tn_batch *b, int32_t *pos_out, int32_t
 int tn_decode(tn_ctx *c, const tn_batch *b) {
     tn_model *m = c->model;
     const tn_backend_ops *op = c->ex->be->ops;
-    c->n_outputs = 0;
+    c->n_outputs = c->n_host = 0;
+    c->dev_logits = NULL;
     if (!b || b->n_tokens <= 0) return tn_set_error("decode: empty batch");
     int32_t *pos = malloc((size_t)b->n_tokens * sizeof(int32_t));
     int32_t *seq = malloc((size_t)b->n_tokens * sizeof(int32_t));
@@ -191,18 +195,22 @@ int tn_decode(tn_ctx *c, const tn_batch *b) {
         }
         const float *logits = m->arch->forward(m, c->ex, c->state, &info);
         if (!logits) rc = -1;
-        if (!rc && n_out)
+        /* the last micro-batch's rows stay where they are until asked for */
+        const bool keep = op->top_k && start + n >= b->n_tokens;
+        if (!rc && n_out && keep) c->dev_logits = logits;
+        else if (!rc && n_out)
             rc = op->read(c->ex, c->logits + (size_t)c->n_outputs * (size_t)m->n_vocab, logits,
                           (size_t)n_out * (size_t)m->n_vocab * sizeof(float));
         if (op->end(c->ex)) rc = -1;
         c->n_outputs += n_out;
+        if (!keep) c->n_host = c->n_outputs;
     }
     if (rc) { /* keep nothing of a failed batch */
         for (int32_t i = 0; i < n_assigned; i++) {
             c->cell_pos[assigned[i]] = c->cell_seq[assigned[i]] = -1;
             c->n_used_cells--;
         }
-        c->n_outputs = 0;
+        c->n_outputs = c->n_host = 0;
     }
     free(assigned);
     free(pos);
@@ -210,10 +218,33 @@ int tn_decode(tn_ctx *c, const tn_batch *b) {
     return rc;
 }
 
+/* Copies the rows still on the device to the host. */
+static int fetch_logits(tn_ctx *c) {
+    const size_t nv = (size_t)c->model->n_vocab;
+    if (c->n_host < c->n_outputs &&
+        c->ex->be->ops->read(c->ex, c->logits + (size_t)c->n_host * nv, c->dev_logits,
+                             (size_t)(c->n_outputs - c->n_host) * nv * sizeof(float)))
+        return -1;
+    c->n_host = c->n_outputs;
+    return 0;
+}
+
 const float *tn_get_logits(tn_ctx *c, int32_t i) {
     if (i < 0) i = c->n_outputs + i;
     if (i < 0 || i >= c->n_outputs) return NULL;
+    if (i >= c->n_host && fetch_logits(c)) return NULL;
     return c->logits + (size_t)i * (size_t)c->model->n_vocab;
+}
+
+int tn_ctx_top_k(tn_ctx *c, int32_t i, int32_t k, const int32_t *pen_ids, int32_t n_pen,
+                 float penalty, int32_t *ids, float *vals) {
+    if (i < 0) i = c->n_outputs + i;
+    if (i < 0 || i >= c->n_outputs) return tn_set_error("sample: no logits for output %d", i);
+    const tn_backend_ops *op = c->ex->be->ops;
+    if (i < c->n_host || !op->top_k || k < 1 || k > TN_TOP_K_MAX || n_pen > TN_PENALTY_MAX) return 0;
+    const int32_t nv = c->model->n_vocab;
+    const float *row = c->dev_logits + (size_t)(i - c->n_host) * (size_t)nv;
+    return op->top_k(c->ex, row, nv, k, pen_ids, n_pen, penalty, ids, vals) ? -1 : 1;
 }
 
 int32_t tn_n_outputs(const tn_ctx *c) { return c->n_outputs; }

@@ -54,6 +54,11 @@ int tn_model_weight_opt(tn_model *m, const char *name, int64_t n_in, int64_t n_o
 int tn_model_hparam_u32(const tn_model *m, const char *suffix, uint32_t *out, bool required);
 int tn_model_hparam_f32(const tn_model *m, const char *suffix, float *out, bool required);
 
+/* The k best logits of output i of the last decode, taken where the logits are (runtime/context.c,
+ * see tn_backend_ops.top_k): 1 done, 0 not possible there (the caller reads the row), -1 error. */
+int tn_ctx_top_k(tn_ctx *c, int32_t i, int32_t k, const int32_t *pen_ids, int32_t n_pen,
+                 float penalty, int32_t *ids, float *vals);
+
 const tn_arch *tn_arch_find(const char *name);
 /* Comma-separated list of supported architectures (for error messages and --help). */
 const char *tn_arch_list(void);

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
-#include "tern.h"
+#include "runtime/model.h"
 
 typedef struct cand {
     int32_t id;
@@ -67,7 +67,8 @@ tn_sampler *tn_sampler_new(const tn_sampler_params *params, int32_t n_vocab) {
     if (s->p.repeat_last_n < 0) s->p.repeat_last_n = 0;
     s->n_vocab = n_vocab;
     s->cands = malloc((size_t)n_vocab * sizeof *s->cands);
-    s->recent = malloc((size_t)(s->p.repeat_last_n + 1) * sizeof *s->recent);
+    /* the ring of recent tokens, then room for their distinct ids (penalised) */
+    s->recent = malloc((size_t)(2 * s->p.repeat_last_n + 1) * sizeof *s->recent);
     if (!s->cands || !s->recent) {
         tn_sampler_free(s);
         tn_set_error("out of memory");
@@ -133,29 +134,22 @@ static void softmax(cand *c, int32_t n) {
     for (int32_t i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
 }
 
-int32_t tn_sampler_sample(tn_sampler *s, const float *logits) {
-    cand *c = s->cands;
-    int32_t n = s->n_vocab;
-    for (int32_t i = 0; i < n; i++) c[i] = (cand){i, logits[i], 0};
-    if (s->p.repeat_penalty != 1.0f) {
-        /* Each distinct recent token is penalised once, as llama.cpp does. */
-        for (int32_t j = 0; j < s->n_recent; j++) {
-            int32_t t = s->recent[j];
-            bool seen = false;
-            for (int32_t k = 0; k < j && !seen; k++) seen = s->recent[k] == t;
-            if (seen || t < 0 || t >= n) continue;
-            c[t].logit = c[t].logit > 0 ? c[t].logit / s->p.repeat_penalty
-                                        : c[t].logit * s->p.repeat_penalty;
-        }
+/* The distinct recent tokens inside the vocabulary, each penalised once, as llama.cpp does;
+ * ids has room for repeat_last_n. */
+static int32_t penalised(const tn_sampler *s, int32_t *ids) {
+    int32_t n = 0;
+    if (s->p.repeat_penalty == 1.0f) return 0;
+    for (int32_t j = 0; j < s->n_recent; j++) {
+        int32_t t = s->recent[j];
+        bool seen = false;
+        for (int32_t k = 0; k < j && !seen; k++) seen = s->recent[k] == t;
+        if (!seen && t >= 0 && t < s->n_vocab) ids[n++] = t;
     }
-    if (s->p.temp <= 0) {
-        int32_t best = 0;
-        for (int32_t i = 1; i < n; i++)
-            if (c[i].logit > c[best].logit) best = i;
-        return c[best].id;
-    }
-    if (s->p.top_k > 0 && s->p.top_k < n) n = select_top_k(c, n, s->p.top_k);
-    qsort(c, (size_t)n, sizeof *c, by_logit_desc);
+    return n;
+}
+
+/* The chain after top-k: c holds n candidates sorted by logit, descending. */
+static int32_t draw(tn_sampler *s, cand *c, int32_t n) {
     softmax(c, n);
     if (s->p.top_p < 1.0f) {
         double cum = 0;
@@ -182,4 +176,49 @@ int32_t tn_sampler_sample(tn_sampler *s, const float *logits) {
         if (r < cum) return c[i].id;
     }
     return c[n - 1].id;
+}
+
+int32_t tn_sampler_sample(tn_sampler *s, const float *logits) {
+    cand *c = s->cands;
+    int32_t n = s->n_vocab;
+    for (int32_t i = 0; i < n; i++) c[i] = (cand){i, logits[i], 0};
+    int32_t *pen = s->recent + s->p.repeat_last_n, n_pen = penalised(s, pen); /* see tn_sampler_new */
+    for (int32_t j = 0; j < n_pen; j++) {
+        cand *t = &c[pen[j]];
+        t->logit = t->logit > 0 ? t->logit / s->p.repeat_penalty : t->logit * s->p.repeat_penalty;
+    }
+    if (s->p.temp <= 0) {
+        int32_t best = 0;
+        for (int32_t i = 1; i < n; i++)
+            if (c[i].logit > c[best].logit) best = i;
+        return c[best].id;
+    }
+    if (s->p.top_k > 0 && s->p.top_k < n) n = select_top_k(c, n, s->p.top_k);
+    qsort(c, (size_t)n, sizeof *c, by_logit_desc);
+    return draw(s, c, n);
+}
+
+int32_t tn_sample(tn_sampler *s, tn_ctx *ctx, int32_t i) {
+    const int32_t n_out = tn_n_outputs(ctx);
+    if (i < -n_out || i >= n_out) {
+        tn_set_error("sample: no logits for output %d (the last decode has %d)", i, n_out);
+        return -1;
+    }
+    /* greedy: the argmax (ties: lowest id, as the loop above); else the top_k candidates */
+    const bool greedy = s->p.temp <= 0;
+    const int32_t k = greedy ? 1 : (s->p.top_k > 0 && s->p.top_k < s->n_vocab ? s->p.top_k : 0);
+    if (k > 0) {
+        int32_t *pen = s->recent + s->p.repeat_last_n, n_pen = penalised(s, pen);
+        int32_t ids[TN_TOP_K_MAX];
+        float vals[TN_TOP_K_MAX];
+        const int rc = tn_ctx_top_k(ctx, i, k, pen, n_pen, s->p.repeat_penalty, ids, vals);
+        if (rc < 0) return -1;
+        if (rc > 0) {
+            if (greedy) return ids[0];
+            for (int32_t j = 0; j < k; j++) s->cands[j] = (cand){ids[j], vals[j], 0};
+            return draw(s, s->cands, k);
+        }
+    }
+    const float *logits = tn_get_logits(ctx, i); /* NULL: the copy failed, with an error */
+    return logits ? tn_sampler_sample(s, logits) : -1;
 }

@@ -184,14 +184,13 @@ static size_t stop_holdback(const tn_job *j, const char *t, size_t len) {
 /* After a decode: picks the slot's next token and extends its text. */
 static void sample_slot(tn_sched *s, slot *sl) {
     tn_job *j = sl->job;
-    const float *lg = tn_get_logits(s->ctx, sl->out);
+    const int32_t tok = tn_sample(sl->smp, s->ctx, sl->out);
     sl->out = -1;
-    if (!lg) {
+    if (tok < 0) {
         sl->fin = TN_FINISH_ERROR;
-        snprintf(sl->err, sizeof sl->err, "no logits");
+        snprintf(sl->err, sizeof sl->err, "sampling: %s", tn_last_error());
         return;
     }
-    int32_t tok = tn_sampler_sample(sl->smp, lg);
     size_t old = sl->gen_len;
     if (tn_token_is_eog(s->m, tok)) {
         sl->fin = TN_FINISH_STOP;
