@@ -129,6 +129,26 @@ static const model_case models[] = {
  * activations and the f32 split-KV attention; prefill f16 activations and tensor-core attention. */
 static double parity_bound(bool bf16) { return bf16 ? 1e-2 : 0.2; }
 
+/* The 600-token decode step again with TERN_CUDA_SPLIT_CELLS=cells must equal `step` (the
+ * default 8 splits) up to float summation order (quantized files: plus int8 rounding flips of the
+ * attention output that feeds the output projection: one flip moved a logit by 0.020 on the
+ * H200, hence 3e-2). */
+static void check_split_step(tn_model *mg, const char *file, bool bf16, tn_batch *pb, tn_batch *one,
+                             const float *step, const char *cells, const char *what) {
+    setenv("TERN_CUDA_SPLIT_CELLS", cells, 1);
+    tn_ctx *c = new_ctx(mg, 1024, 1024, 1);
+    unsetenv("TERN_CUDA_SPLIT_CELLS");
+    if (c && step && tn_decode(c, pb) == 0 && tn_decode(c, one) == 0) {
+        const double e = max_diff(tn_get_logits(c, -1), step, N_VOCAB);
+        const double bound = bf16 ? 1e-3 : 3e-2;
+        printf("%-26s 600-token context: %s vs 8 max|d| %.3g (bound %.0e)\n", file, what, e, bound);
+        CHECK(e < bound, "%s: attention with %s differs by %.4g", file, what, e);
+    } else {
+        CHECK(0, "decode with %s: %s", what, tn_last_error());
+    }
+    tn_ctx_free(c);
+}
+
 static void check_model(const model_case *mc) {
     char path[512];
     const bool bf16 = strstr(mc->file, "bf16") != NULL;
@@ -210,22 +230,11 @@ static void check_model(const model_case *mc) {
             CHECK(0, "long-context decode: %s", tn_last_error());
         }
         tn_ctx_free(c);
-        /* the same step with 4 cells per split (128 splits, the most the merge takes) equals the
-         * default 8 splits up to float summation order (quantized files: plus int8 rounding flips
-         * of the attention output that feeds the output projection: one flip moved a logit by
-         * 0.020 on the H200, hence 3e-2) */
-        setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
-        c = new_ctx(mg, 1024, 1024, 1);
-        unsetenv("TERN_CUDA_SPLIT_CELLS");
-        if (c && step && tn_decode(c, &pb) == 0 && tn_decode(c, &one) == 0) {
-            const double e = max_diff(tn_get_logits(c, -1), step, N_VOCAB);
-            const double bound = bf16 ? 1e-3 : 3e-2;
-            printf("%-26s 600-token context: 128 splits vs 8 max|d| %.3g (bound %.0e)\n", mc->file, e, bound);
-            CHECK(e < bound, "%s: 128-split attention differs by %.4g", mc->file, e);
-        } else {
-            CHECK(0, "128-split decode: %s", tn_last_error());
-        }
-        tn_ctx_free(c);
+        /* the same step with 4 cells per split (128 splits, the most the merge takes) and with
+         * 1024 (one split: each warp runs its loop over 32-cell tiles five times, keeping its
+         * running softmax across them; by default one split is used only up to 128 cells) */
+        check_split_step(mg, mc->file, bf16, &pb, &one, step, "4", "128 splits");
+        check_split_step(mg, mc->file, bf16, &pb, &one, step, "1024", "1 split");
         free(step);
     }
 
