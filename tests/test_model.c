@@ -29,6 +29,40 @@ static tn_ctx *new_ctx(tn_model *m, int n_ctx, int n_batch, int n_seq) {
     return c;
 }
 
+/* tn_sample (output i of the last decode) on the CPU, which has no device top-k: the same token
+ * as the sampler on tn_get_logits's row, step after step, for greedy and llama.cpp's chain (with
+ * a repetition penalty); an output the decode did not make is an error, not a crash. */
+static void check_sample(tn_model *m, const int32_t *toks) {
+    tn_sampler_params ps[2] = {tn_sampler_default_params(), tn_sampler_default_params()};
+    ps[0].temp = 0;
+    ps[1].seed = 11, ps[1].repeat_penalty = 1.2f;
+    for (int k = 0; k < 2; k++) {
+        tn_ctx *c = new_ctx(m, 64, 16, 1);
+        tn_sampler *a = tn_sampler_new(&ps[k], N_VOCAB), *b = tn_sampler_new(&ps[k], N_VOCAB);
+        tn_batch pb = {.n_tokens = 4, .token = toks};
+        int same = 0;
+        CHECK(c && a && b && tn_decode(c, &pb) == 0, "sample setup: %s", tn_last_error());
+        for (int i = 0; c && a && b && i < 16; i++) {
+            const int32_t ta = tn_sample(a, c, -1), tb = tn_sampler_sample(b, tn_get_logits(c, -1));
+            same += ta == tb;
+            if (k == 0) CHECK(ta == argmax(tn_get_logits(c, -1), N_VOCAB), "greedy tn_sample is not the argmax");
+            tn_sampler_accept(a, ta);
+            tn_sampler_accept(b, tb);
+            tn_batch one = {.n_tokens = 1, .token = &tb};
+            if (tn_decode(c, &one) != 0) break;
+        }
+        CHECK(same == 16, "tn_sample agreed with the sampler on %d/16 tokens (setting %d)", same, k);
+        if (c && a) {
+            CHECK(tn_sample(a, c, 1) == -1 && strstr(tn_last_error(), "no logits"),
+                  "output 1 of a one-output decode: %s", tn_last_error());
+            CHECK(tn_sample(a, c, -2) == -1, "output -2 of a one-output decode was sampled");
+        }
+        tn_sampler_free(a);
+        tn_sampler_free(b);
+        tn_ctx_free(c);
+    }
+}
+
 /* Bounds vs transformers' fp32 logits: its own error grows with position (an independent float64
  * numpy forward differs from it by 0.0097 on tiny-llama and 0.042 on tiny-qwen3 at 128 tokens,
  * see tests/scripts/fp64_reference.py), so tern (default F16 KV cache) is held to 1e-2 where that
@@ -181,6 +215,7 @@ static void check_model(const char *dir, const char *gguf, double tol_hf, const 
           tn_last_error());
     CHECK(tn_kv_seq_pos_max(c, 0) == -1, "failed batch left cells behind");
     tn_ctx_free(c);
+    check_sample(m, toks);
     free(batch_logits);
 out:
     tn_model_free(m);
