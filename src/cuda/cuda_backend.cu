@@ -192,6 +192,8 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *sc = getenv("TERN_CUDA_SPLIT_CELLS"), *ms = getenv("TERN_CUDA_MAX_SPLIT");
     ex->split_cells = sc && atoi(sc) > 0 ? atoi(sc) : 128;
     ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
+    const char *os = getenv("TERN_CUDA_ONE_SPLIT");
+    ex->one_split = os && atoi(os) > 0 ? atoi(os) : ex->split_cells;
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
     const char *fr = getenv("TERN_CUDA_FUSE_ROPE");
@@ -503,7 +505,7 @@ static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_lay
      * 32-cell tile per warp, until 128 splits): enough blocks in flight to stream a long cache,
      * bounded merge work */
     int n_split = 1;
-    if (!tn_cu_attn_use_prefill(&at, ex->n_tokens))
+    if (!tn_cu_attn_use_prefill(&at, ex->n_tokens) && ex->n_kv > ex->one_split)
         while (n_split < ex->max_split && ex->n_kv > n_split * ex->split_cells) n_split *= 2;
     if (at.turbo && n_split > tn_cu_turbo_max_split()) n_split = tn_cu_turbo_max_split();
     op->n_split = n_split;

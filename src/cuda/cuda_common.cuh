@@ -111,6 +111,8 @@ typedef struct tn_cu_exec {
     bool poison, use_graphs;
     int split_cells, max_split; /* split-KV decode attention: cells per split, most splits
                                    (TERN_CUDA_SPLIT_CELLS, TERN_CUDA_MAX_SPLIT: for tests and A/B) */
+    int one_split; /* caches up to this many cells are not split (TERN_CUDA_ONE_SPLIT; default
+                      split_cells, the same rule as without it) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool fuse_rope; /* decode q/k/v mat-vecs do RoPE + cache store in their epilogue instead of a
                        separate kernel (TERN_CUDA_FUSE_ROPE=0 or TERN_CUDA_STAGE=0: off) */
