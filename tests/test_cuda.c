@@ -56,9 +56,11 @@ static tn_ctx *new_ctx(tn_model *m, int n_ctx, int n_batch, int n_seq) {
     return c;
 }
 
-/* Logits of every token of toks[0..n) in one batch; malloc'd [n][N_VOCAB]. */
-static float *batch_logits(tn_model *m, const int32_t *toks, int n, int n_ctx) {
-    tn_ctx *c = new_ctx(m, n_ctx, 1024, 1);
+/* Logits of every token of toks[0..n) in one batch (micro-batches of n_batch); malloc'd
+ * [n][N_VOCAB]. Rows are read last first: on the GPU the last micro-batch's rows are still on
+ * the device and are fetched by that first read, the others were copied during the decode. */
+static float *batch_logits(tn_model *m, const int32_t *toks, int n, int n_ctx, int n_batch) {
+    tn_ctx *c = new_ctx(m, n_ctx, n_batch, 1);
     if (!c) return NULL;
     int8_t *want = malloc((size_t)n);
     memset(want, 1, (size_t)n);
@@ -68,7 +70,11 @@ static float *batch_logits(tn_model *m, const int32_t *toks, int n, int n_ctx) {
     CHECK(rc == 0, "decode: %s", tn_last_error());
     if (rc == 0 && tn_n_outputs(c) == n) {
         out = malloc(sizeof(float) * (size_t)n * N_VOCAB);
-        for (int i = 0; i < n; i++) memcpy(out + (size_t)i * N_VOCAB, tn_get_logits(c, i), sizeof(float) * N_VOCAB);
+        for (int i = n - 1; i >= 0; i--) {
+            const float *l = tn_get_logits(c, i);
+            CHECK(l != NULL, "logits row %d: %s", i, tn_last_error());
+            if (l) memcpy(out + (size_t)i * N_VOCAB, l, sizeof(float) * N_VOCAB);
+        }
     }
     free(want);
     tn_ctx_free(c);
@@ -174,8 +180,8 @@ static void check_model(const model_case *mc) {
     if (!mg || !mc_cpu || !toks || n_tok != 128 || !ref || !prompt || !ref_greedy) goto out;
 
     /* 1. one 128-token batch, logits everywhere: GPU vs CPU (and vs transformers) */
-    lg = batch_logits(mg, toks, n_tok, 256);
-    lc = batch_logits(mc_cpu, toks, n_tok, 256);
+    lg = batch_logits(mg, toks, n_tok, 256, 1024);
+    lc = batch_logits(mc_cpu, toks, n_tok, 256, 1024);
     if (!lg || !lc) goto out;
     double d_cpu = max_diff(lg, lc, (size_t)n_tok * N_VOCAB);
     double d_ref = max_diff(lg, ref, (size_t)n_tok * N_VOCAB);
@@ -187,6 +193,17 @@ static void check_model(const model_case *mc) {
     CHECK(d_cpu < mc->bound, "%s: GPU vs CPU logits differ by %.4g", mc->file, d_cpu);
     /* f16 KV cache as on the CPU, whose own bound here is 0.05 (test_model.c) */
     if (bf16) CHECK(d_ref < 5e-2, "%s: GPU vs transformers logits differ by %.4g", mc->file, d_ref);
+
+    /* 1b. the same batch in micro-batches of 48: rows of the first two are copied during the
+     * decode, the last one's stay on the device until read; each row must come back as its own
+     * (a misplaced row would differ by whole logits; the bound is prefill parity's) */
+    {
+        float *lm = batch_logits(mg, toks, n_tok, 256, 48);
+        const double e = lm ? max_diff(lm, lg, (size_t)n_tok * N_VOCAB) : INFINITY;
+        printf("%-26s micro-batches of 48 vs one batch max|d| %.3g\n", mc->file, e);
+        CHECK(e < parity_bound(bf16), "%s: logits of micro-batched decode differ by %.4g", mc->file, e);
+        free(lm);
+    }
 
     /* 2. token-by-token on the GPU (micro-batch 1: graph replay, decode attention), compared
      * with the GPU batch and with token-by-token on the CPU */
@@ -215,7 +232,7 @@ static void check_model(const model_case *mc) {
     /* 3. long context: 600 tokens in one batch vs 599 + one decode step (n_kv 600: 8 splits) */
     long_toks = malloc(sizeof(int32_t) * N_LONG);
     for (int i = 0; i < N_LONG; i++) long_toks[i] = toks[(i * 7) % n_tok];
-    long_b = batch_logits(mg, long_toks, N_LONG, 1024);
+    long_b = batch_logits(mg, long_toks, N_LONG, 1024, 1024);
     {
         tn_ctx *c = new_ctx(mg, 1024, 1024, 1);
         tn_batch pb = {.n_tokens = N_LONG - 1, .token = long_toks};
@@ -263,7 +280,7 @@ static void check_model(const model_case *mc) {
     /* 5. poison: NaN-filled buffers at allocation must not reach any logit */
     {
         setenv("TN_CUDA_POISON", "1", 1);
-        float *lp = batch_logits(mg, toks, n_tok, 256);
+        float *lp = batch_logits(mg, toks, n_tok, 256, 1024);
         tn_ctx *c = new_ctx(mg, 256, 1, 1);
         unsetenv("TN_CUDA_POISON");
         double dp = lp ? max_diff(lp, lg, (size_t)n_tok * N_VOCAB) : INFINITY, dd = 0;

@@ -20,7 +20,7 @@ BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
 if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
     timeout ${TEST_TIMEOUT:-300} $B/tests/test_cuda > "$OUT/test_cuda.log" 2>&1
     echo "test_cuda rc=$? : $(tail -1 "$OUT/test_cuda.log")" >> "$SUM"
-    grep -E "FAIL|GPU-CPU|parity|prefill vs|greedy|poison|interleaved|600-token|unsupported|-ngl|SKIP" "$OUT/test_cuda.log" | head -120
+    grep -E "FAIL|GPU-CPU|parity|prefill vs|greedy|poison|interleaved|600-token|micro-batches|top-k|sampling|unsupported|-ngl|SKIP" "$OUT/test_cuda.log" | head -120
     for t in test_cuda_turbo test_cuda_kv_turbo; do
         timeout ${TEST_TIMEOUT:-300} $B/tests/$t > "$OUT/$t.log" 2>&1
         echo "$t rc=$? : $(tail -1 "$OUT/$t.log")" >> "$SUM"
