@@ -267,6 +267,21 @@ static inline void tn_cu_launch(tn_cu_exec *ex, void (*kernel)(P...), dim3 grid,
     cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
 }
 
+/* An item's QA bytes of A (8, 16 or 32) with 8- or 16-byte loads through the read-only path. */
+template <int QA> __device__ __forceinline__ void tn_cu_load_a(const uint8_t *p, uint32_t *a) {
+    if (QA == 16) {
+        uint4 v = __ldg((const uint4 *)p);
+        a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
+    } else if (QA == 32) {
+        uint4 v = __ldg((const uint4 *)p), w = __ldg((const uint4 *)p + 1);
+        a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
+        a[4] = w.x, a[5] = w.y, a[6] = w.z, a[7] = w.w;
+    } else {
+        uint2 v = __ldg((const uint2 *)p);
+        a[0] = v.x, a[1] = v.y;
+    }
+}
+
 #define TN_CU_WARP_SUM(v)                                                                          \
     do {                                                                                           \
         for (int o_ = 16; o_ > 0; o_ >>= 1) (v) += __shfl_xor_sync(0xffffffffu, (v), o_);        \

@@ -10,17 +10,7 @@ template <int T>
 __device__ __forceinline__ void deq_item(const tn_cu_weight w, int64_t row, int64_t it, float y[32]) {
     using Q = tn_cu_qt<T>;
     uint32_t a[Q::QA / 4];
-    const uint8_t *ap = w.a + row * (int64_t)w.a_row + it * Q::QA;
-    if (Q::QA % 16 == 0) {
-#pragma unroll
-        for (int k = 0; k < Q::QA / 16; k++) {
-            const uint4 v = __ldg((const uint4 *)ap + k);
-            a[4 * k] = v.x, a[4 * k + 1] = v.y, a[4 * k + 2] = v.z, a[4 * k + 3] = v.w;
-        }
-    } else {
-#pragma unroll
-        for (int k = 0; k < Q::QA / 4; k++) a[k] = __ldg((const uint32_t *)ap + k);
-    }
+    tn_cu_load_a<Q::QA>(w.a + row * (int64_t)w.a_row + it * Q::QA, a);
     Q::deq(a, w.b + row * (int64_t)w.b_row + it * Q::QB,
            w.s + row * (int64_t)w.s_row + (it / Q::IPS) * Q::QS, (int)(it % Q::IPS), y);
 }

@@ -65,27 +65,13 @@ __device__ __forceinline__ void row_map(const mv_args &p, int64_t wid, int seg[M
     }
 }
 
-template <int QA> __device__ __forceinline__ void load_a(const uint8_t *p, uint32_t *a) {
-    if (QA == 16) {
-        uint4 v = __ldg((const uint4 *)p);
-        a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
-    } else if (QA == 32) {
-        uint4 v = __ldg((const uint4 *)p), w = __ldg((const uint4 *)p + 1);
-        a[0] = v.x, a[1] = v.y, a[2] = v.z, a[3] = v.w;
-        a[4] = w.x, a[5] = w.y, a[6] = w.z, a[7] = w.w;
-    } else {
-        uint2 v = __ldg((const uint2 *)p);
-        a[0] = v.x, a[1] = v.y;
-    }
-}
-
 /* Everything item `it` of a row needs (A words and the B/S meta words), so that a batch's loads
  * are all issued before any of its arithmetic waits on one. */
 template <int T>
 __device__ __forceinline__ void load_item(const uint8_t *A, const uint8_t *B, const uint8_t *S, int64_t it,
                                           uint32_t *a, uint32_t *m) {
     using Q = tn_cu_qt<T>;
-    load_a<Q::QA>(A + it * Q::QA, a);
+    tn_cu_load_a<Q::QA>(A + it * Q::QA, a);
     Q::meta(B + it * Q::QB, S + (it / Q::IPS) * Q::QS, (int)(it % Q::IPS), m);
 }
 

@@ -81,29 +81,9 @@ TN_HD int tn_cu_dp4a(int a, int b, int c) {
 #endif
 }
 
-TN_HD uint16_t tn_cu_ld16(const uint8_t *p) {
-    uint16_t v;
-#ifdef __CUDA_ARCH__
-    v = *(const uint16_t *)p;
-#else
-    memcpy(&v, p, 2);
-#endif
-    return v;
-}
-
-TN_HD uint32_t tn_cu_ld32(const uint8_t *p) {
-    uint32_t v;
-#ifdef __CUDA_ARCH__
-    v = *(const uint32_t *)p;
-#else
-    memcpy(&v, p, 4);
-#endif
-    return v;
-}
-
-/* Weight metadata loads (meta() below) use the read-only data path: weights never change while a
- * kernel runs. */
-TN_HD uint32_t tn_cu_wld8(const uint8_t *p) {
+/* Aligned loads of weight bytes, zero-extended; on the device through the read-only data path
+ * (weights never change while a kernel runs). */
+TN_HD uint32_t tn_cu_ld8(const uint8_t *p) {
 #ifdef __CUDA_ARCH__
     return __ldg(p);
 #else
@@ -111,19 +91,23 @@ TN_HD uint32_t tn_cu_wld8(const uint8_t *p) {
 #endif
 }
 
-TN_HD uint32_t tn_cu_wld16(const uint8_t *p) {
+TN_HD uint32_t tn_cu_ld16(const uint8_t *p) {
 #ifdef __CUDA_ARCH__
     return __ldg((const unsigned short *)p);
 #else
-    return tn_cu_ld16(p);
+    uint16_t v;
+    memcpy(&v, p, 2);
+    return v;
 #endif
 }
 
-TN_HD uint32_t tn_cu_wld32(const uint8_t *p) {
+TN_HD uint32_t tn_cu_ld32(const uint8_t *p) {
 #ifdef __CUDA_ARCH__
     return __ldg((const unsigned int *)p);
 #else
-    return tn_cu_ld32(p);
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
 #endif
 }
 
@@ -206,7 +190,7 @@ template <> struct tn_cu_qt<TN_TYPE_Q4_0> {
     static constexpr int QA = 16, QB = 0, QS = 2, IPS = 1, NM = 1;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
         (void)b, (void)it;
-        m[0] = tn_cu_wld16(s);
+        m[0] = tn_cu_ld16(s);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -227,7 +211,7 @@ template <> struct tn_cu_qt<TN_TYPE_Q4_1> {
     static constexpr int QA = 16, QB = 0, QS = 4, IPS = 1, NM = 1;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
         (void)b, (void)it;
-        m[0] = tn_cu_wld32(s);
+        m[0] = tn_cu_ld32(s);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -270,8 +254,8 @@ template <> struct tn_cu_qt<TN_TYPE_Q5_0> {
     static constexpr int QA = 16, QB = 4, QS = 2, IPS = 1, NM = 2;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
         (void)it;
-        m[0] = tn_cu_wld32(b);
-        m[1] = tn_cu_wld16(s);
+        m[0] = tn_cu_ld32(b);
+        m[1] = tn_cu_ld16(s);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -290,8 +274,8 @@ template <> struct tn_cu_qt<TN_TYPE_Q5_1> {
     static constexpr int QA = 16, QB = 4, QS = 4, IPS = 1, NM = 2;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
         (void)it;
-        m[0] = tn_cu_wld32(b);
-        m[1] = tn_cu_wld32(s);
+        m[0] = tn_cu_ld32(b);
+        m[1] = tn_cu_ld32(s);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -310,7 +294,7 @@ template <> struct tn_cu_qt<TN_TYPE_Q8_0> {
     static constexpr int QA = 32, QB = 0, QS = 2, IPS = 1, NM = 1;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
         (void)b, (void)it;
-        m[0] = tn_cu_wld16(s);
+        m[0] = tn_cu_ld16(s);
     }
     static TN_HD float dotm(const uint32_t a[8], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int acc = 0;
@@ -350,7 +334,7 @@ template <> struct tn_cu_qt<TN_TYPE_IQ4_NL> {
     static constexpr int QA = 16, QB = 0, QS = 2, IPS = 1, NM = 1;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
         (void)b, (void)it;
-        m[0] = tn_cu_wld16(s);
+        m[0] = tn_cu_ld16(s);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -371,7 +355,7 @@ template <> struct tn_cu_qt<TN_TYPE_MXFP4> {
     static constexpr int QA = 16, QB = 0, QS = 1, IPS = 1, NM = 1;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[1]) {
         (void)b, (void)it;
-        m[0] = tn_cu_wld8(s);
+        m[0] = tn_cu_ld8(s);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[1], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -393,8 +377,8 @@ template <> struct tn_cu_qt<TN_TYPE_IQ4_XS> {
     static constexpr int QA = 16, QB = 0, QS = 12, IPS = 8, NM = 2;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
         (void)b;
-        m[0] = tn_cu_wld16(s);
-        m[1] = tn_cu_wld8(s + 4 + it);
+        m[0] = tn_cu_ld16(s);
+        m[1] = tn_cu_ld8(s + 4 + it);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -440,8 +424,8 @@ template <> struct tn_cu_qt<TN_TYPE_Q2_K> {
     static constexpr int QA = 8, QB = 0, QS = 20, IPS = 8, NM = 2;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
         (void)b;
-        m[0] = tn_cu_wld32(s);
-        m[1] = tn_cu_wld16(s + 4 + 2 * it);
+        m[0] = tn_cu_ld32(s);
+        m[1] = tn_cu_ld16(s + 4 + 2 * it);
     }
     static TN_HD float dotm(const uint32_t a[2], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -465,8 +449,8 @@ template <> struct tn_cu_qt<TN_TYPE_Q2_K> {
 template <> struct tn_cu_qt<TN_TYPE_Q3_K> {
     static constexpr int QA = 8, QB = 4, QS = 20, IPS = 8, NM = 2;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
-        m[0] = tn_cu_wld32(b);
-        m[1] = tn_cu_wld16(s) | tn_cu_wld16(s + 4 + 2 * it) << 16;
+        m[0] = tn_cu_ld32(b);
+        m[1] = tn_cu_ld16(s) | tn_cu_ld16(s + 4 + 2 * it) << 16;
     }
     static TN_HD float dotm(const uint32_t a[2], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -494,8 +478,8 @@ template <> struct tn_cu_qt<TN_TYPE_Q4_K> {
     static constexpr int QA = 16, QB = 2, QS = 4, IPS = 8, NM = 2;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[2]) {
         (void)it;
-        m[0] = tn_cu_wld32(s);
-        m[1] = tn_cu_wld16(b);
+        m[0] = tn_cu_ld32(s);
+        m[1] = tn_cu_ld16(b);
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[2], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -518,9 +502,9 @@ template <> struct tn_cu_qt<TN_TYPE_Q4_K> {
 template <> struct tn_cu_qt<TN_TYPE_Q5_K> {
     static constexpr int QA = 16, QB = 4, QS = 20, IPS = 8, NM = 3;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[3]) {
-        m[0] = tn_cu_wld32(b);
-        m[1] = tn_cu_wld32(s);
-        m[2] = tn_cu_wld8(s + 4 + it) | tn_cu_wld8(s + 12 + it) << 8;
+        m[0] = tn_cu_ld32(b);
+        m[1] = tn_cu_ld32(s);
+        m[2] = tn_cu_ld8(s + 4 + it) | tn_cu_ld8(s + 12 + it) << 8;
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[3], const int x[8], tn_cu_xmeta xm) {
         int lo, hi;
@@ -542,9 +526,9 @@ template <> struct tn_cu_qt<TN_TYPE_Q5_K> {
 template <> struct tn_cu_qt<TN_TYPE_Q6_K> {
     static constexpr int QA = 16, QB = 8, QS = 20, IPS = 8, NM = 3;
     static TN_HD void meta(const uint8_t *b, const uint8_t *s, int it, uint32_t m[3]) {
-        m[0] = tn_cu_wld32(b);
-        m[1] = tn_cu_wld32(b + 4);
-        m[2] = tn_cu_wld16(s) | tn_cu_wld16(s + 4 + 2 * it) << 16;
+        m[0] = tn_cu_ld32(b);
+        m[1] = tn_cu_ld32(b + 4);
+        m[2] = tn_cu_ld16(s) | tn_cu_ld16(s + 4 + 2 * it) << 16;
     }
     static TN_HD float dotm(const uint32_t a[4], const uint32_t m[3], const int x[8], tn_cu_xmeta xm) {
         const uint32_t ha = m[0], hb = m[1];
