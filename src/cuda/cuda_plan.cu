@@ -124,6 +124,12 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
     return j + consumed;
 }
 
+/* After op i: if it left its output quantized (q), the matmul group that follows runs on that;
+ * returns the index of the next op to run. */
+static int after_quantizing(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, bool q) {
+    return q ? run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), true) : i + 1;
+}
+
 void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
     for (int i = 0; i < n && !ex->failed;) {
         const tn_cu_op *op = &ops[i];
@@ -137,11 +143,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             if (!skipped(ex, "norm"))
                 tn_cu_rmsnorm(ex, op->out, op->x, (const float *)op->w->raw, op->n_rows, op->dim, op->eps,
                               q ? ex->xq : NULL, q ? ex->xm : NULL);
-            i++;
-            if (q) {
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
-                continue;
-            }
+            i = after_quantizing(ex, ops, n, i, q);
             break;
         }
         case TN_CU_OP_MATMUL:
@@ -171,11 +173,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             if (!skipped(ex, "attn"))
                 tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
                                 q ? ex->xq : NULL, q ? ex->xm : NULL);
-            i++;
-            if (q) {
-                i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), true);
-                continue;
-            }
+            i = after_quantizing(ex, ops, n, i, q);
             break;
         }
         case TN_CU_OP_GET_ROWS:
