@@ -682,18 +682,9 @@ static int cu_top_k(tn_exec *e, const float *logits, int32_t n, int32_t k, const
     cudaSetDevice(ex->device);
     ex->failed = 0;
     ex->err[0] = 0;
-    const size_t need = tn_cu_top_k_scratch(n, k);
-    if (ex->topk_cap < need) { /* not in any captured graph: no need to drop them */
-        cudaFree(ex->topk);
-        ex->topk_cap = 0;
-        if (cudaMalloc(&ex->topk, need) != cudaSuccess) {
-            ex->topk = NULL;
-            cudaGetLastError();
-            return tn_set_error("CUDA: cannot allocate %zu bytes for sampling", need);
-        }
-        ex->topk_cap = need;
-    }
-    if (grow_host(ex, &ex->h_read, &ex->h_read_cap, (size_t)k * 8))
+    /* (grow() also drops the captured graphs, once: the scratch is sized by the vocabulary) */
+    if (grow(ex, &ex->topk, &ex->topk_cap, tn_cu_top_k_scratch(n, k)) &&
+        grow_host(ex, &ex->h_read, &ex->h_read_cap, (size_t)k * 8))
         tn_cu_top_k(ex, logits, n, k, pen_ids, n_pen, penalty, ex->topk, ex->h_read, ids, vals);
     return ex->failed ? tn_set_error("%s", ex->err) : 0;
 }
