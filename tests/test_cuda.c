@@ -385,6 +385,19 @@ static void check_unsupported(void) {
     CHECK(m == NULL && strstr(e, "partial GPU offload"), "-ngl 1 must fail the load: %s", m ? "loaded" : e);
     tn_model_free(m);
 }
+/* Writes a random-weight model of the shape to /tmp (path: its name); -1 after a failed check. */
+static int write_synth(const tn_synth_shape *shape, const char *wtype, float std, char *path, size_t cap) {
+    tn_synth_params sp = tn_synth_default_params();
+    sp.shape = shape;
+    sp.std = std;
+    snprintf(path, cap, "/tmp/tern-test-cuda-%s-%d-%s.gguf", shape->name, (int)getpid(), wtype);
+    if (tn_synth_wtype_parse(wtype, &sp.wtype) != 0 || tn_synth_write(&sp, path) != 0) {
+        CHECK(0, "synthetic %s %s: %s", shape->name, wtype, tn_last_error());
+        return -1;
+    }
+    return 0;
+}
+
 /* Wide FFN (n_ff 16384: the down projection takes several batches of loads per warp and stages
  * 20 KB of activations in shared memory): random-weight models in Q4_0 and Q4_K_M. Decode with
  * staged activations and RoPE + the cache store in the q/k/v epilogue must equal decode without
@@ -395,16 +408,8 @@ static void check_unsupported(void) {
 static void check_wide(const char *wtype) {
     static const tn_synth_shape wide = {"wide-ffn", "llama", "30M", 512, 256, 2, 16384, 4, 2, 64,
                                         2048, 10000.0f, 1e-5f, false, false};
-    tn_synth_params sp = tn_synth_default_params();
-    sp.shape = &wide;
-    sp.std = 0.05f;
-    CHECK(tn_synth_wtype_parse(wtype, &sp.wtype) == 0, "wtype %s: %s", wtype, tn_last_error());
     char path[256];
-    snprintf(path, sizeof path, "/tmp/tern-test-cuda-wide-%d-%s.gguf", (int)getpid(), wtype);
-    if (tn_synth_write(&sp, path) != 0) {
-        CHECK(0, "synth write: %s", tn_last_error());
-        return;
-    }
+    if (write_synth(&wide, wtype, 0.05f, path, sizeof path)) return;
     tn_model_params gp = tn_model_default_params();
     gp.n_gpu_layers = 99;
     tn_model *mg = tn_model_load(path, &gp), *mc = tn_model_load(path, NULL);
@@ -459,16 +464,8 @@ static void check_wide(const char *wtype) {
 static void check_sampling(void) {
     static const tn_synth_shape big = {"big-vocab", "llama", "10M", 50000, 128, 1, 256, 2, 1, 64,
                                        256, 10000.0f, 1e-5f, false, false};
-    tn_synth_params sp = tn_synth_default_params();
-    sp.shape = &big;
-    sp.std = 0.5f;
-    CHECK(tn_synth_wtype_parse("q8_0", &sp.wtype) == 0, "wtype: %s", tn_last_error());
     char path[256];
-    snprintf(path, sizeof path, "/tmp/tern-test-cuda-sample-%d.gguf", (int)getpid());
-    if (tn_synth_write(&sp, path) != 0) {
-        CHECK(0, "synth write: %s", tn_last_error());
-        return;
-    }
+    if (write_synth(&big, "q8_0", 0.5f, path, sizeof path)) return;
     tn_model_params gp = tn_model_default_params();
     gp.n_gpu_layers = 99;
     tn_model *m = tn_model_load(path, &gp);
