@@ -8,7 +8,7 @@
  * contents may be stale or, in the poison test, NaN). */
 #include <float.h>
 
-#include "cuda/cuda_common.cuh"
+#include "cuda/cuda_attn_decode.cuh"
 
 namespace {
 
@@ -112,7 +112,6 @@ __device__ __forceinline__ void load8f(const void *cache, int type, int64_t i, f
  * launch. The block that writes a head group's final output can also quantize it (int8 items) for
  * the output projection's mat-vec. K and V element types (f16 or f32) are template parameters so
  * that no branch separates the loads. */
-constexpr int AD_T = 128, AD_W = AD_T / 32, AD_MAXG = 8; /* most query heads per block */
 
 /* One cache row's 16-byte words and their values (8 f16 or 4 f32 per word). */
 template <bool F32> struct kword {
@@ -168,16 +167,7 @@ template <int HD, bool F32> struct vpart {
     }
 };
 
-struct dec_args {
-    float *out;
-    const float *q;
-    int GB, n_split;
-    const int32_t *tpos, *tseq, *cpos, *cseq, *meta;
-    float *part;
-    unsigned *cnt;
-    int8_t *xq; /* optional: quantized copy of out (rows of n_head * hd) */
-    tn_cu_xmeta *xm;
-};
+using dec_args = tn_cu_dec_args;
 
 template <int HD, bool KF32, bool VF32, int MG>
 __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn_cu_attn a) {
@@ -192,8 +182,6 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
     __shared__ __align__(16) float qs[MG * HD];
     __shared__ __align__(16) float wacc[AD_W][MG * HD];
     __shared__ float wm[AD_W][MG], wl[AD_W][MG];
-    __shared__ float m_s[MG], l_s[MG];
-    __shared__ int last_s;
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, GB = d.GB;
     const int h0 = blockIdx.x * GB, G = a.n_head / a.n_head_kv, kvh = h0 / G;
     const int split = blockIdx.y, t = blockIdx.z, n_split = d.n_split;
@@ -309,7 +297,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
             }
         }
     }
-    /* merge the four warps: M = max m_w, L = sum l_w e^(m_w - M), o = sum acc_w e^(m_w - M) */
+    /* the four warps' states, then the block's ending (tn_cu_dec_finish) */
 #pragma unroll
     for (int g = 0; g < MG; g++) {
         if (g >= GB) break;
@@ -321,128 +309,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         for (int i = 0; i < DPL; i++) wacc[warp][g * HD + lane * DPL + i] = acc[g][i];
     }
     __syncthreads();
-    if (tid < GB) {
-        float M = -INFINITY, L = 0.0f;
-        for (int w = 0; w < AD_W; w++) M = fmaxf(M, wm[w][tid]);
-        for (int w = 0; w < AD_W; w++)
-            if (wm[w][tid] != -INFINITY) L += wl[w][tid] * expf(wm[w][tid] - M);
-        m_s[tid] = M;
-        l_s[tid] = L;
-    }
-    float *red = qs; /* q is no longer needed */
-    for (int idx = tid; idx < GB * HD; idx += AD_T) {
-        const int g = idx / HD;
-        float M = -INFINITY, o = 0.0f;
-        for (int w = 0; w < AD_W; w++) M = fmaxf(M, wm[w][g]);
-        for (int w = 0; w < AD_W; w++)
-            if (wm[w][g] != -INFINITY) o += wacc[w][idx] * expf(wm[w][g] - M);
-        red[idx] = o;
-    }
-    __syncthreads();
-    const int64_t obase = ((int64_t)t * a.n_head + h0) * HD;
-    if (n_split > 1) {
-        const int64_t n_slots = (int64_t)gridDim.z * a.n_head * n_split;
-        for (int g = 0; g < GB; g++) {
-            const int64_t slot = ((int64_t)t * a.n_head + h0 + g) * n_split + split;
-            if (tid == 0) {
-                d.part[2 * slot] = m_s[g];
-                d.part[2 * slot + 1] = l_s[g];
-            }
-            for (int i = tid; i < HD; i += AD_T) d.part[2 * n_slots + slot * HD + i] = red[g * HD + i];
-        }
-        __threadfence();
-        __syncthreads();
-        if (tid == 0) {
-            unsigned *ctr = d.cnt + (int64_t)t * gridDim.x + blockIdx.x;
-            last_s = atomicAdd(ctr, 1u) == (unsigned)(n_split - 1);
-            if (last_s) *ctr = 0; /* ready for the next launch (graph replay) */
-        }
-        __syncthreads();
-        if (!last_s) return;
-        __threadfence();
-        /* merge: out[g][i] = sum_s acc_s[i] * w_s with w_s = e^(m_s - M) / sum_s' l_s' e^(m_s' - M).
-         * The weights are computed once per head into shared memory. */
-        __shared__ float w_sm[MG][TN_CU_MAX_SPLIT];
-        for (int idx = tid; idx < GB * n_split; idx += AD_T) {
-            const int g = idx / n_split, sp = idx % n_split;
-            w_sm[g][sp] = __ldcg(d.part + 2 * (((int64_t)t * a.n_head + h0 + g) * n_split + sp));
-        }
-        __syncthreads();
-        for (int g = warp; g < GB; g += AD_T / 32) {
-            const int64_t s0 = ((int64_t)t * a.n_head + h0 + g) * n_split;
-            float M = -INFINITY;
-            for (int sp = lane; sp < n_split; sp += 32) M = fmaxf(M, w_sm[g][sp]);
-            for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-            float L = 0.0f;
-            for (int sp = lane; sp < n_split; sp += 32) {
-                const float m = w_sm[g][sp];
-                L += m == -INFINITY ? 0.0f : __ldcg(d.part + 2 * (s0 + sp) + 1) * expf(m - M);
-            }
-            TN_CU_WARP_SUM(L);
-            const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-            __syncwarp();
-            for (int sp = lane; sp < n_split; sp += 32) {
-                const float m = w_sm[g][sp];
-                w_sm[g][sp] = m == -INFINITY ? 0.0f : expf(m - M) * inv;
-            }
-        }
-        __syncthreads();
-        /* float4 columns, 16 loads in flight per thread (n_split is a power of two >= 2, so the
-         * acc block at 2 * n_slots floats is 16-byte aligned) */
-        constexpr int V4 = HD / 4;
-        for (int idx4 = tid; idx4 < GB * V4; idx4 += AD_T) {
-            const int g = idx4 / V4, i4 = idx4 % V4;
-            const float4 *src =
-                (const float4 *)(d.part + 2 * n_slots + ((int64_t)t * a.n_head + h0 + g) * n_split * HD) + i4;
-            float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
-            int sp = 0;
-            for (; sp + 16 <= n_split; sp += 16) {
-                float4 v[16];
-#pragma unroll
-                for (int k = 0; k < 16; k++) v[k] = __ldcg(src + (int64_t)(sp + k) * V4);
-#pragma unroll
-                for (int k = 0; k < 16; k++) {
-                    const float w = w_sm[g][sp + k];
-                    o.x += v[k].x * w, o.y += v[k].y * w, o.z += v[k].z * w, o.w += v[k].w * w;
-                }
-            }
-            for (; sp < n_split; sp++) {
-                const float4 v = __ldcg(src + (int64_t)sp * V4);
-                const float w = w_sm[g][sp];
-                o.x += v.x * w, o.y += v.y * w, o.z += v.z * w, o.w += v.w * w;
-            }
-            *(float4 *)(red + g * HD + i4 * 4) = o;
-        }
-    } else {
-        for (int idx = tid; idx < GB * HD; idx += AD_T) {
-            const float l = l_s[idx / HD];
-            red[idx] = l > 0.0f ? red[idx] / l : 0.0f;
-        }
-    }
-    __syncthreads();
-    for (int idx = tid; idx < GB * HD; idx += AD_T) d.out[obase + idx] = red[idx];
-    if (d.xq) { /* one warp per 32-value item: tn_cu_quant_item's arithmetic, lane l value l */
-        const int64_t row_items = (int64_t)a.n_head * HD / 32;
-        for (int it = warp; it < GB * HD / 32; it += AD_W) {
-            const float x = red[it * 32 + lane];
-            float amax = fabsf(x);
-            for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-            const float dq = amax / 127.0f;
-            const float id = dq != 0.0f ? 1.0f / dq : 0.0f;
-            const int v = (int)roundf(x * id);
-            int s = v; /* sums of the two 16-value halves */
-            for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-            d.xq[obase + it * 32 + lane] = (int8_t)v;
-            const int s1 = __shfl_sync(0xffffffffu, s, 16);
-            if (lane == 0) {
-                tn_cu_xmeta m;
-                m.d = dq;
-                m.s0 = (int16_t)s;
-                m.s1 = (int16_t)s1;
-                d.xm[(int64_t)t * row_items + (obase - (int64_t)t * a.n_head * HD) / 32 + it] = m;
-            }
-        }
-    }
+    tn_cu_dec_finish<HD, MG>(d, a, &wm[0][0], &wl[0][0], &wacc[0][0], qs, h0, split, t);
 }
 
 /* ---- tensor-core prefill attention ----
@@ -452,18 +319,6 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
  * accumulator layout (row lane/4 (+8), cols 2*(lane%4) (+1)), so the online softmax runs on
  * registers. Tiles no row of the block may see are skipped. */
 constexpr int AP_ROWS = 64, AP_TILE = 32;
-
-__device__ __forceinline__ void mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t pack_h2(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *(uint32_t *)&h;
-}
 
 __device__ __forceinline__ uint32_t pack_hh(__half lo, __half hi) {
     __half2 h = __halves2half2(lo, hi);
@@ -505,8 +360,8 @@ __global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, co
         float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
         if (tok < n_tokens) v = *(const float4 *)(q + tok * qstride + (int64_t)head * HD + c4 * 4);
         uint32_t *d = (uint32_t *)(Qs + r * LD + c4 * 4);
-        d[0] = pack_h2(v.x, v.y);
-        d[1] = pack_h2(v.z, v.w);
+        d[0] = tn_cu_pack_h2(v.x, v.y);
+        d[1] = tn_cu_pack_h2(v.z, v.w);
     }
     __syncthreads();
     uint32_t qf[HD / 16][4];
@@ -549,16 +404,16 @@ __global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, co
                 } else {
                     float f[8];
                     load8f(a.k, a.type_k, c * a.n_embd_k + kvh * HD + ch * 8, f);
-                    kv = make_uint4(pack_h2(f[0], f[1]), pack_h2(f[2], f[3]), pack_h2(f[4], f[5]),
-                                    pack_h2(f[6], f[7]));
+                    kv = make_uint4(tn_cu_pack_h2(f[0], f[1]), tn_cu_pack_h2(f[2], f[3]), tn_cu_pack_h2(f[4], f[5]),
+                                    tn_cu_pack_h2(f[6], f[7]));
                 }
                 if (a.type_v == TN_TYPE_F16) {
                     vv = *(const uint4 *)((const __half *)a.v + c * a.n_embd_v + kvh * HD + ch * 8);
                 } else {
                     float f[8];
                     load8f(a.v, a.type_v, c * a.n_embd_v + kvh * HD + ch * 8, f);
-                    vv = make_uint4(pack_h2(f[0], f[1]), pack_h2(f[2], f[3]), pack_h2(f[4], f[5]),
-                                    pack_h2(f[6], f[7]));
+                    vv = make_uint4(tn_cu_pack_h2(f[0], f[1]), tn_cu_pack_h2(f[2], f[3]), tn_cu_pack_h2(f[4], f[5]),
+                                    tn_cu_pack_h2(f[6], f[7]));
                 }
             }
             *(uint4 *)(Ks + cell * LD + ch * 8) = kv;
@@ -572,7 +427,7 @@ __global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, co
 #pragma unroll
             for (int kk = 0; kk < HD / 16; kk++) {
                 const __half *kp = Ks + (8 * j + g) * LD + kk * 16 + 2 * t4;
-                mma16816(s[j], qf[kk], *(const uint32_t *)kp, *(const uint32_t *)(kp + 8));
+                tn_cu_mma16816(s[j], qf[kk], *(const uint32_t *)kp, *(const uint32_t *)(kp + 8));
             }
         }
         float mx0 = -INFINITY, mx1 = -INFINITY;
@@ -620,17 +475,17 @@ __global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, co
         uint32_t pa[2][4];
 #pragma unroll
         for (int k2 = 0; k2 < 2; k2++) {
-            pa[k2][0] = pack_h2(s[2 * k2][0], s[2 * k2][1]);
-            pa[k2][1] = pack_h2(s[2 * k2][2], s[2 * k2][3]);
-            pa[k2][2] = pack_h2(s[2 * k2 + 1][0], s[2 * k2 + 1][1]);
-            pa[k2][3] = pack_h2(s[2 * k2 + 1][2], s[2 * k2 + 1][3]);
+            pa[k2][0] = tn_cu_pack_h2(s[2 * k2][0], s[2 * k2][1]);
+            pa[k2][1] = tn_cu_pack_h2(s[2 * k2][2], s[2 * k2][3]);
+            pa[k2][2] = tn_cu_pack_h2(s[2 * k2 + 1][0], s[2 * k2 + 1][1]);
+            pa[k2][3] = tn_cu_pack_h2(s[2 * k2 + 1][2], s[2 * k2 + 1][3]);
         }
 #pragma unroll
         for (int n = 0; n < HD / 8; n++)
 #pragma unroll
             for (int k2 = 0; k2 < 2; k2++) {
                 const __half *vb = Vs + (16 * k2 + 2 * t4) * LD + 8 * n + g;
-                mma16816(o[n], pa[k2], pack_hh(vb[0], vb[LD]), pack_hh(vb[8 * LD], vb[9 * LD]));
+                tn_cu_mma16816(o[n], pa[k2], pack_hh(vb[0], vb[LD]), pack_hh(vb[8 * LD], vb[9 * LD]));
             }
     }
     for (int off = 1; off <= 2; off <<= 1) {
@@ -712,8 +567,36 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
     return (size_t)n_tokens * (size_t)a->n_head * (size_t)n_split * (size_t)(a->head_dim + 2);
 }
 
+/* Caches up to one_split cells: the f32 kernel, one split, one query head per block (at short
+ * depth that kernel is bound by each warp's instruction stream, which a head group multiplies,
+ * and re-reading the few K/V rows per query head costs nothing). f16 caches of more than tc_from
+ * cells: the tensor-core kernel with as many splits as fill the device once (measured on the
+ * H200, Llama-3-8B shape, 2 blocks per SM: one wave of 256 blocks beat two or four waves of
+ * shorter blocks by 4-16 % at depth 8192-32768 and half a wave by 7 %), but no fewer than 256
+ * cells per split; at depth 2048 it was as fast as the f32 kernel, below it was not measured.
+ * Others: the f32 kernel with about split_cells cells per split. Split counts are powers of two
+ * (a new graph each time the count changes), at most max_split. */
+void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int *n_split, bool *tc) {
+    *n_split = 1;
+    *tc = false;
+    if (tn_cu_attn_use_prefill(a, n_tokens)) return;
+    *tc = ex->attn_tc && tn_cu_attn_tc_supported(a) &&
+          (ex->attn_tc == 2 || ex->n_kv > (ex->tc_from > ex->one_split ? ex->tc_from : ex->one_split));
+    if (ex->n_kv <= ex->one_split && !*tc) return;
+    int cells = *tc ? ex->tc_split_cells : ex->split_cells, most = ex->max_split;
+    if (*tc && !cells) {
+        const int hs = a->head_dim == 32 ? 0 : a->head_dim == 64 ? 1 : a->head_dim == 128 ? 2 : 3;
+        if (!ex->tc_slots[hs]) ex->tc_slots[hs] = tn_cu_attn_tc_slots(ex, a);
+        const int64_t groups = (int64_t)a->n_head_kv * n_tokens;
+        most = 1;
+        while (most < ex->max_split && groups * most * 2 <= ex->tc_slots[hs]) most *= 2;
+        cells = 256;
+    }
+    while (*n_split < most && ex->n_kv > *n_split * cells) *n_split *= 2;
+}
+
 void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
-                     int32_t n_tokens, int n_split, int8_t *xq, tn_cu_xmeta *xm) {
+                     int32_t n_tokens, int n_split, bool tc, int8_t *xq, tn_cu_xmeta *xm) {
     if (tn_cu_attn_use_prefill(a, n_tokens)) {
         switch (a->head_dim) {
         case 32: launch_pre<32>(ex, out, q, a, n_tokens); break;
@@ -725,12 +608,14 @@ void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_att
         if (xq) tn_cu_quantize(ex, out, n_tokens, (int64_t)a->n_head * a->head_dim, xq, xm);
         return;
     }
-    /* One query head per block when the cache is short (one split): the kernel is then bound by
-     * the length of each warp's instruction stream, which a head group multiplies, and re-reading
-     * the few K/V rows per query head costs nothing. Longer caches share rows across the group. */
-    const int GB = n_split == 1 ? 1 : dec_group(a);
+    const int GB = tc ? a->n_head / a->n_head_kv : n_split == 1 ? 1 : dec_group(a);
     dec_args d = {out, q, GB, n_split, ex->d_pos, ex->d_seq, ex->d_cpos, ex->d_cseq, ex->d_meta,
                   ex->part, ex->cnt, xq, xm};
+    if (tc) {
+        tn_cu_attn_dec_tc(ex, d, a, n_tokens);
+        tn_cu_check(ex, "attention (decode, tensor cores)");
+        return;
+    }
     dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
     switch (a->head_dim) {
     case 32: launch_dec<32>(ex, grid, d, a); break;

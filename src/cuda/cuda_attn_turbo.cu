@@ -97,5 +97,5 @@ void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_
         else f.k = dst, f.type_k = TN_TYPE_F16;
         dst += cells;
     }
-    tn_cu_attention(ex, out, q, &f, n_tokens, 1, NULL, NULL);
+    tn_cu_attention(ex, out, q, &f, n_tokens, 1, false, NULL, NULL);
 }

@@ -190,10 +190,16 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *pdl = getenv("TERN_CUDA_PDL");
     ex->pdl = !(pdl && strcmp(pdl, "0") == 0);
     const char *sc = getenv("TERN_CUDA_SPLIT_CELLS"), *ms = getenv("TERN_CUDA_MAX_SPLIT");
-    ex->split_cells = sc && atoi(sc) > 0 ? atoi(sc) : 128;
+    const char *tsc = getenv("TERN_CUDA_TC_SPLIT_CELLS"), *os = getenv("TERN_CUDA_ONE_SPLIT");
+    const char *tc = getenv("TERN_CUDA_ATTN_TC");
+    const int cells = sc && atoi(sc) > 0 ? atoi(sc) : 0;
+    ex->split_cells = cells ? cells : 128;
+    ex->tc_split_cells = tsc && atoi(tsc) > 0 ? atoi(tsc) : cells;
     ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
-    const char *os = getenv("TERN_CUDA_ONE_SPLIT");
     ex->one_split = os && atoi(os) > 0 ? atoi(os) : ex->split_cells;
+    ex->attn_tc = tc && *tc ? atoi(tc) : 1;
+    const char *tf = getenv("TERN_CUDA_TC_FROM");
+    ex->tc_from = tf && atoi(tf) >= 0 ? atoi(tf) : 1024;
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
     const char *fr = getenv("TERN_CUDA_FUSE_ROPE");
@@ -501,14 +507,12 @@ static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_lay
     op->x = q;
     memcpy(&op->at, &at, sizeof at); /* padding included: op lists are compared with memcmp */
     op->n_rows = ex->n_tokens;
-    /* KV splits grow with the cache (a new graph per power of two; <= 128 cells per split, one
-     * 32-cell tile per warp, until 128 splits): enough blocks in flight to stream a long cache,
-     * bounded merge work */
-    int n_split = 1;
-    if (!tn_cu_attn_use_prefill(&at, ex->n_tokens) && ex->n_kv > ex->one_split)
-        while (n_split < ex->max_split && ex->n_kv > n_split * ex->split_cells) n_split *= 2;
+    int n_split;
+    bool tc;
+    tn_cu_attn_plan(ex, &at, ex->n_tokens, &n_split, &tc);
     if (at.turbo && n_split > tn_cu_turbo_max_split()) n_split = tn_cu_turbo_max_split();
     op->n_split = n_split;
+    op->attn_tc = tc && !at.turbo;
 }
 
 static void cu_get_rows(tn_exec *e, float *out, const float *x, int64_t dim) {

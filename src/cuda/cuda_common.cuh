@@ -85,6 +85,7 @@ __device__ __forceinline__ void tn_cu_cache_put(void *cache, int32_t type, int64
 typedef struct tn_cu_op {
     int kind;
     int n_split; /* attention: KV splits (decode kernel) */
+    bool attn_tc; /* attention: decode on the tensor-core kernel (cuda_attn_tc.cu) */
     float *out;
     const float *x, *y;
     float *k; /* rope: q = out, k, v = x */
@@ -109,10 +110,15 @@ typedef struct tn_cu_exec {
     cudaStream_t st;
     cublasHandle_t blas;
     bool poison, use_graphs;
-    int split_cells, max_split; /* split-KV decode attention: cells per split, most splits
-                                   (TERN_CUDA_SPLIT_CELLS, TERN_CUDA_MAX_SPLIT: for tests and A/B) */
-    int one_split; /* caches up to this many cells are not split (TERN_CUDA_ONE_SPLIT; default
-                      split_cells, the same rule as without it) */
+    /* split-KV decode attention (see tn_cu_attn_plan; the variables are for tests and A/B):
+     * cells per split of the f32 and the tensor-core kernel (TERN_CUDA_SPLIT_CELLS sets both,
+     * TERN_CUDA_TC_SPLIT_CELLS the latter; 0: one wave of blocks), most splits (TERN_CUDA_MAX_SPLIT), caches up to
+     * one_split cells on the f32 kernel with one split (TERN_CUDA_ONE_SPLIT), and attn_tc: 0 no
+     * tensor-core kernel, 1 for caches of more than tc_from cells (TERN_CUDA_TC_FROM), 2 for
+     * every decode step (TERN_CUDA_ATTN_TC) */
+    int split_cells, tc_split_cells, max_split, one_split, attn_tc, tc_from;
+    int tc_slots[4]; /* blocks of the tensor-core kernel resident on the device at once, per head
+                        size 32, 64, 128, 256 (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool fuse_rope; /* decode q/k/v mat-vecs do RoPE + cache store in their epilogue instead of a
                        separate kernel (TERN_CUDA_FUSE_ROPE=0 or TERN_CUDA_STAGE=0: off) */
@@ -219,7 +225,10 @@ void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const 
                       int32_t n_tokens);
 /* xq/xm (optional, decode only): also write the int8 items of out for the next mat-vec. */
 void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
-                     int32_t n_tokens, int n_split, int8_t *xq, tn_cu_xmeta *xm);
+                     int32_t n_tokens, int n_split, bool tc, int8_t *xq, tn_cu_xmeta *xm);
+/* The decode kernel and KV split count for n_tokens tokens over ex->n_kv cells (recorded with the
+ * op: a replayed graph launches what was planned at capture). */
+void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int *n_split, bool *tc);
 /* head_dim 32, 64, 128 or 256 */
 bool tn_cu_attn_supported(const tn_cu_attn *a);
 /* Floats of ex->part an attention launch needs. */

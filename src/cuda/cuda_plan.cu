@@ -171,7 +171,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             /* decode: the attention kernel quantizes its output for the output projection */
             const bool q = feeds_quant_matmuls(ops, n, i, (int64_t)op->at.n_head * op->at.head_dim);
             if (!skipped(ex, "attn"))
-                tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
+                tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split, op->attn_tc,
                                 q ? ex->xq : NULL, q ? ex->xm : NULL);
             i = after_quantizing(ex, ops, n, i, q);
             break;

@@ -1,0 +1,301 @@
+/* Split-KV decode attention on tensor cores, for f16 caches (the default cache type).
+ *
+ * grid (n_head_kv, n_split, n_tokens), 128 threads: a block takes all G <= 8 query heads of one
+ * KV head and one slice of the cells. Each warp streams its own tiles of 16 cells (tiles w,
+ * w + 4, ... of the slice) through a private ring of NST shared-memory stages filled by cp.async,
+ * so the loads of the next tiles are in flight while one is computed and the loop has no block
+ * barrier. Per tile, with mma.m16n8k16 (f16 in, f32 accumulate):
+ *   S^T = K Q^T   (16 cells x 8 heads; K from shared memory by ldmatrix, Q^T held in registers
+ *                  as hi + lo f16 halves, so the scores keep f32 precision in q),
+ *   online softmax per head on the accumulator fragments (scale and log2 e folded into q: exp2),
+ *   O^T += V^T P^T (HD dims x 8 heads; V by ldmatrix.trans, P^T from the score fragments by one
+ *                  movmatrix.trans per 8 cells).
+ * Keeping the cells in the M dimension fills every row of the mma with real data (the heads, only
+ * G of 8 columns real, are the small side), and per 16 cells and warp the work is 3 HD/16 mma
+ * plus as many ldmatrix: the old kernel's per-lane f32 dot products (q from shared memory for
+ * every dim and head) made long contexts bound by instruction issue, not by memory.
+ * The cells' positions and sequences (visibility) come with the rows, by cp.async into the same
+ * stage: loading them per tile was a dependent global load on every tile's critical path.
+ * Cells past the slice are zero-filled by cp.async; V rows of cells a token may not see are
+ * zeroed before use (their contents may be NaN: 0 * NaN would reach the sum), K rows are only
+ * masked (their scores become -inf). The warps' states go through tn_cu_dec_finish like the
+ * f32 kernel's. */
+#include <float.h>
+
+#include "cuda/cuda_attn_decode.cuh"
+
+namespace {
+
+constexpr int TC_TILE = 16;
+
+template <int HD> struct tc_cfg {
+#ifndef TN_CU_TC_NST
+    static constexpr int NST = HD >= 256 ? 2 : 3; /* ring stages per warp */
+#else
+    static constexpr int NST = HD >= 256 ? 2 : TN_CU_TC_NST; /* A/B builds */
+#endif
+    static constexpr int LD = HD + 8;             /* row stride (halves): ldmatrix rows hit distinct banks */
+    static constexpr int STAGE = 2 * TC_TILE * LD + 4 * TC_TILE; /* halves per stage: K tile, V tile,
+                                                                    the cells' positions and sequences */
+    static constexpr size_t SMEM = (size_t)AD_W * NST * STAGE * sizeof(__half);
+    static_assert(SMEM >= (size_t)AD_W * AD_MAXG * HD * sizeof(float), "ring reused for the warps' outputs");
+};
+
+__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool ok) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(ok ? 16 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool ok) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(ok ? 4 : 0) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int N> __device__ __forceinline__ void cp_async_wait() {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
+__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const __half *p) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+__device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const __half *p) {
+    const unsigned s = (unsigned)__cvta_generic_to_shared(p);
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(s));
+}
+/* The 8x8 f16 matrix whose fragment (row lane/4, cols 2(lane%4), +1) is x, transposed. */
+__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
+    uint32_t y;
+    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
+    return y;
+}
+
+template <int HD>
+__global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d, const tn_cu_attn a) {
+    tn_cu_pdl_begin();
+    using C = tc_cfg<HD>;
+    constexpr int KS = HD / 16;       /* k-steps of S, m-tiles of O^T */
+    constexpr int CH = HD / 8;        /* 16-byte chunks per cache row */
+    extern __shared__ __align__(16) uint8_t smem[];
+    __shared__ __align__(16) float qs[AD_MAXG * HD];
+    __shared__ float wm[AD_W][AD_MAXG], wl[AD_W][AD_MAXG];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int GB = d.GB, kvh = blockIdx.x, h0 = kvh * GB;
+    const int split = blockIdx.y, t = blockIdx.z, n_split = d.n_split;
+    const int n_kv = d.meta[0]; /* uploaded before the graph starts: safe before the wait */
+    const int chunk = (n_kv + n_split - 1) / n_split;
+    const int cb = split * chunk, ce = min(n_kv, cb + chunk);
+    const int64_t kvoff = (int64_t)kvh * HD;
+    const int first = cb + TC_TILE * warp, step = TC_TILE * AD_W;
+    const int n_tiles = first < ce ? (ce - first + step - 1) / step : 0;
+    __half *ring = (__half *)smem + warp * C::NST * C::STAGE;
+    {   /* the warp's first tiles into L2 while the previous kernel finishes (prefetches only:
+         * the row this step writes is read after the wait) */
+        for (int i = 0; i < C::NST - 1 && i < n_tiles; i++) {
+            const int c = first + i * step + (lane & 15);
+            if (c >= ce) continue;
+            const uint8_t *row = (const uint8_t *)(lane < 16 ? a.k : a.v) +
+                                 ((int64_t)c * (lane < 16 ? a.n_embd_k : a.n_embd_v) + kvoff) * 2;
+            for (int o = 0; o < HD * 2; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + o));
+        }
+    }
+    tn_cu_pdl_wait();
+    const int my_pos = d.tpos[t], my_seq = d.tseq[t];
+    /* tile i of the warp into stage i % NST (an empty commit group past the end keeps the
+     * wait_group counting uniform). Lane l copies the 16-byte chunks l, l + 32, ... of each
+     * matrix: column l % CH of rows l / CH + j * 32 / CH. */
+    constexpr int RSTEP = 32 / CH, CPL = TC_TILE / RSTEP;
+    const int r0 = lane / CH, sofs = r0 * C::LD + (lane % CH) * 8;
+    const __half *kl = (const __half *)a.k + kvoff + (lane % CH) * 8;
+    const __half *vl = (const __half *)a.v + kvoff + (lane % CH) * 8;
+    auto issue = [&](int i) {
+        if (i < n_tiles) {
+            const int c0 = first + i * step + r0;
+            __half *ks = ring + (i % C::NST) * C::STAGE + sofs, *vs = ks + TC_TILE * C::LD;
+#pragma unroll
+            for (int j = 0; j < CPL; j++) {
+                const int c = c0 + j * RSTEP;
+                const bool ok = c < ce;
+                const int64_t cc = ok ? c : cb;
+                cp_async16(ks + j * RSTEP * C::LD, kl + cc * a.n_embd_k, ok);
+                cp_async16(vs + j * RSTEP * C::LD, vl + cc * a.n_embd_v, ok);
+            }
+            /* lanes 0-15: position of cell c0 + lane, lanes 16-31: its sequence (the metadata
+             * arrives with the rows instead of costing a dependent load per tile) */
+            const int c = first + i * step + (lane & 15);
+            int *meta = (int *)(ring + (i % C::NST) * C::STAGE + 2 * TC_TILE * C::LD);
+            cp_async4(meta + lane, (lane < 16 ? d.cpos : d.cseq) + (c < ce ? c : cb), c < ce);
+        }
+        cp_async_commit();
+    };
+#pragma unroll
+    for (int i = 0; i < C::NST - 1; i++) issue(i);
+    /* q of the group's heads, scaled by scale * log2(e) (softmax in base 2), as Q^T fragments:
+     * lane (g, t4) holds head g's dims 16 kk + 2 t4 (+1, +8, +9), split into hi + lo halves */
+    const float qscale = a.scale * 1.4426950408889634f;
+    for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[((int64_t)t * a.n_head + h0) * HD + i] * qscale;
+    __syncthreads();
+    uint32_t qh[KS][2], ql[KS][2];
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            float x0 = 0.0f, x1 = 0.0f;
+            if (g < GB) {
+                const float2 v = *(const float2 *)(qs + g * HD + kk * 16 + 8 * j + 2 * t4);
+                x0 = v.x, x1 = v.y;
+            }
+            const __half2 hi = __floats2half2_rn(x0, x1);
+            const float2 hf = __half22float2(hi);
+            qh[kk][j] = *(const uint32_t *)&hi;
+            ql[kk][j] = tn_cu_pack_h2(x0 - hf.x, x1 - hf.y);
+        }
+    float o[KS][4];
+#pragma unroll
+    for (int mt = 0; mt < KS; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f; /* heads 2 t4, 2 t4 + 1 (base 2) */
+    for (int i = 0; i < n_tiles; i++) {
+        issue(i + C::NST - 1);
+        const int c0 = first + i * step;
+        cp_async_wait<C::NST - 1>();
+        __syncwarp();
+        const int *meta = (const int *)(ring + (i % C::NST) * C::STAGE + 2 * TC_TILE * C::LD);
+        bool vis = false;
+        if (lane < TC_TILE && c0 + lane < ce) {
+            const int cp = meta[lane];
+            vis = meta[TC_TILE + lane] == my_seq && cp >= 0 && cp <= my_pos;
+        }
+        const unsigned mask = __ballot_sync(0xffffffffu, vis);
+        if (!mask) continue;
+        const __half *ks = ring + (i % C::NST) * C::STAGE;
+        __half *vs = ring + (i % C::NST) * C::STAGE + TC_TILE * C::LD;
+        if (mask != 0xffffu) {
+            for (int idx = lane; idx < TC_TILE * CH; idx += 32)
+                if (!((mask >> (idx / CH)) & 1u)) *(uint4 *)(vs + (idx / CH) * C::LD + (idx % CH) * 8) = make_uint4(0, 0, 0, 0);
+            __syncwarp();
+        }
+        /* S^T: lane holds cells g, g + 8 x heads 2 t4, 2 t4 + 1 */
+        /* four independent accumulation chains (hi/lo x even/odd k-step) instead of one */
+        float sa[4][4] = {};
+        const __half *kp = ks + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::LD + (lane >> 4) * 8;
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++) {
+            uint32_t ka[4];
+            ldsm_x4(ka, kp + kk * 16);
+            tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
+            tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
+        }
+        float s[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[e] = (sa[0][e] + sa[1][e]) + (sa[2][e] + sa[3][e]);
+        const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
+        const float x0 = va ? s[0] : -INFINITY, x1 = va ? s[1] : -INFINITY;
+        const float x2 = vb ? s[2] : -INFINITY, x3 = vb ? s[3] : -INFINITY;
+        float mx0 = fmaxf(x0, x2), mx1 = fmaxf(x1, x3);
+#pragma unroll
+        for (int off = 4; off < 32; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); /* finite: a cell is visible */
+        const float al0 = exp2f(m0 - n0), al1 = exp2f(m1 - n1);
+        const float p0 = exp2f(x0 - n0), p1 = exp2f(x1 - n1), p2 = exp2f(x2 - n0), p3 = exp2f(x3 - n1);
+        l0 = l0 * al0 + p0 + p2;
+        l1 = l1 * al1 + p1 + p3;
+        m0 = n0;
+        m1 = n1;
+        /* P^T as the B fragment (cells 2 t4 (+1, +8, +9) x head g) */
+        const uint32_t pb0 = movmatrix_trans(tn_cu_pack_h2(p0, p1));
+        const uint32_t pb1 = movmatrix_trans(tn_cu_pack_h2(p2, p3));
+        const __half *vp = vs + ((lane & 7) + (lane >> 4) * 8) * C::LD + ((lane >> 3) & 1) * 8;
+#pragma unroll
+        for (int mt = 0; mt < KS; mt++) {
+            o[mt][0] *= al0;
+            o[mt][1] *= al1;
+            o[mt][2] *= al0;
+            o[mt][3] *= al1;
+            uint32_t va4[4];
+            ldsm_x4_trans(va4, vp + mt * 16);
+            tn_cu_mma16816(o[mt], va4, pb0, pb1);
+        }
+        __syncwarp(); /* the stage is refilled by the next iteration's issue() */
+    }
+    cp_async_wait<0>();
+#pragma unroll
+    for (int off = 4; off < 32; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    __syncthreads(); /* every warp is done with its ring: it now holds the warps' outputs */
+    float *wacc = (float *)smem; /* [AD_W][AD_MAXG * HD] */
+    const int ha = 2 * t4, hb = 2 * t4 + 1;
+    constexpr float LN2 = 0.6931471805599453f;
+    if (g == 0) {
+        if (ha < GB) wm[warp][ha] = m0 * LN2, wl[warp][ha] = l0;
+        if (hb < GB) wm[warp][hb] = m1 * LN2, wl[warp][hb] = l1;
+    }
+    float *wa = wacc + warp * AD_MAXG * HD;
+#pragma unroll
+    for (int mt = 0; mt < KS; mt++) {
+        if (ha < GB) {
+            wa[ha * HD + mt * 16 + g] = o[mt][0];
+            wa[ha * HD + mt * 16 + g + 8] = o[mt][2];
+        }
+        if (hb < GB) {
+            wa[hb * HD + mt * 16 + g] = o[mt][1];
+            wa[hb * HD + mt * 16 + g + 8] = o[mt][3];
+        }
+    }
+    __syncthreads();
+    tn_cu_dec_finish<HD, AD_MAXG>(d, a, &wm[0][0], &wl[0][0], wacc, qs, h0, split, t);
+}
+
+template <int HD> int slots_tc(int device) {
+    int n_sm = 0, per_sm = 0;
+    if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        cudaFuncSetAttribute(k_attn_dec_tc<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tc_cfg<HD>::SMEM) !=
+            cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, k_attn_dec_tc<HD>, AD_T, tc_cfg<HD>::SMEM) != cudaSuccess)
+        return 0;
+    return n_sm * per_sm;
+}
+
+template <int HD> void launch_tc(tn_cu_exec *ex, const tn_cu_dec_args &d, const tn_cu_attn *a, int32_t n_tokens) {
+    constexpr size_t smem = tc_cfg<HD>::SMEM;
+    /* set at every launch (cheap; the attribute is per device and there may be several) */
+    if (cudaFuncSetAttribute(k_attn_dec_tc<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
+        tn_cu_check(ex, "tensor-core decode attention: shared memory attribute");
+        return;
+    }
+    const dim3 grid((unsigned)a->n_head_kv, (unsigned)d.n_split, (unsigned)n_tokens);
+    tn_cu_launch(ex, k_attn_dec_tc<HD>, grid, AD_T, smem, d, *a);
+}
+
+} // namespace
+
+bool tn_cu_attn_tc_supported(const tn_cu_attn *a) {
+    const int hd = a->head_dim, G = a->n_head / a->n_head_kv;
+    return a->type_k == TN_TYPE_F16 && a->type_v == TN_TYPE_F16 && G <= AD_MAXG &&
+           (hd == 32 || hd == 64 || hd == 128 || hd == 256);
+}
+
+void tn_cu_attn_dec_tc(tn_cu_exec *ex, const tn_cu_dec_args &d, const tn_cu_attn *a, int32_t n_tokens) {
+    switch (a->head_dim) {
+    case 32: launch_tc<32>(ex, d, a, n_tokens); break;
+    case 64: launch_tc<64>(ex, d, a, n_tokens); break;
+    case 128: launch_tc<128>(ex, d, a, n_tokens); break;
+    default: launch_tc<256>(ex, d, a, n_tokens); break;
+    }
+}
+
+int tn_cu_attn_tc_slots(const tn_cu_exec *ex, const tn_cu_attn *a) {
+    switch (a->head_dim) {
+    case 32: return slots_tc<32>(ex->device);
+    case 64: return slots_tc<64>(ex->device);
+    case 128: return slots_tc<128>(ex->device);
+    default: return slots_tc<256>(ex->device);
+    }
+}
