@@ -16,33 +16,9 @@ extern "C" {
 #include "core/error.h"
 #include "cuda/cuda_turbo.h"
 }
-#include "cuda/cuda_turbo_common.cuh"
+#include "cuda/cuda_turbo_dec.cuh"
 
 namespace {
-
-constexpr int TD_T = 128, TD_W = TD_T / 32, TD_MAXG = 8;
-
-/* Rotates (or un-rotates) n_vec vectors of d = 2^k floats in shared memory with the whole block:
- * the operations of tq_rotate_smem for a single sub-block, for all vectors at once. */
-__device__ void td_rotate(float *x, int n_vec, int d, uint32_t seed, bool inverse) {
-    const uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
-    const int n = n_vec * d;
-    for (int e = threadIdx.x; e < n; e += blockDim.x) x[e] = __fmul_rn(x[e], tq_sign(seed, pre + e % d));
-    __syncthreads();
-    for (int h = 1; h < d; h <<= 1) {
-        for (int p = threadIdx.x; p < n / 2; p += blockDim.x) {
-            const int v = p / (d / 2), j = p % (d / 2);
-            const int a = v * d + (j / h) * 2 * h + j % h, b = a + h;
-            const float va = x[a], vb = x[b];
-            x[a] = __fadd_rn(va, vb);
-            x[b] = __fsub_rn(va, vb);
-        }
-        __syncthreads();
-    }
-    const float sc = 1.0f / sqrtf((float)d);
-    for (int e = threadIdx.x; e < n; e += blockDim.x) x[e] = __fmul_rn(x[e], __fmul_rn(tq_sign(seed, post + e % d), sc));
-    __syncthreads();
-}
 
 /* Code index of dim i of a packed head (words w: 32-bit little-endian view of the head bytes). */
 template <int BITS, int D> __device__ __forceinline__ int td_code(const uint32_t *w, int i) {
@@ -201,7 +177,7 @@ __global__ void __launch_bounds__(TD_T, 4) tq_dec_kernel(const td_args args) {
             }
         }
     }
-    /* merge the warps (as k_attn_dec) */
+    /* the warps' states, then the block's ending (td_finish) */
 #pragma unroll
     for (int g = 0; g < MG; g++) {
         if (g >= GB) break;
@@ -213,32 +189,7 @@ __global__ void __launch_bounds__(TD_T, 4) tq_dec_kernel(const td_args args) {
         for (int i = 0; i < DPL; i++) wacc[warp][g * D + lane * DPL + i] = acc[g][i];
     }
     __syncthreads();
-    float *red = qs;
-    for (int idx = tid; idx < GB * D; idx += TD_T) {
-        const int g = idx / D;
-        float M = -INFINITY, o = 0.0f, L = 0.0f;
-        for (int w = 0; w < TD_W; w++) M = fmaxf(M, wm[w][g]);
-        for (int w = 0; w < TD_W; w++)
-            if (wm[w][g] != -INFINITY) {
-                const float e = expf(wm[w][g] - M);
-                o += wacc[w][idx] * e;
-                L += wl[w][g] * e;
-            }
-        if (n_split > 1) { /* tq_merge_kernel's layout (tq_part_stride) */
-            float *pp = a.part + (((size_t)t * a.n_head + h0 + g) * n_split + split) * tq_part_stride(D);
-            if (idx % D == 0) {
-                pp[D] = L > 0.0f ? M : -INFINITY;
-                pp[D + 1] = L;
-            }
-            pp[idx % D] = o;
-        } else {
-            red[idx] = L > 0.0f ? o / L : 0.0f;
-        }
-    }
-    if (n_split > 1) return;
-    __syncthreads();
-    td_rotate(red, GB, D, a.rot_seed, true);
-    for (int idx = tid; idx < GB * D; idx += TD_T) a.out[((int64_t)t * a.n_head + h0) * D + idx] = red[idx];
+    td_finish<D, MG>(a, &wm[0][0], &wl[0][0], &wacc[0][0], qs, GB, h0, split, t);
 }
 
 /* One block per (cell, KV head): the head's values (un-rotated) as f16, for the prefill kernel. */

@@ -1,0 +1,71 @@
+/* What the two fast TurboQuant decode kernels share (cuda_turbo_decode.cu: f32 arithmetic,
+ * cuda_turbo_tc.cu: tensor cores): block shape, the block-wide rotation of whole vectors, and
+ * the block's ending (merging the warps' online-softmax states; with several splits the partial
+ * result in tq_merge_kernel's layout, else normalized, un-rotated and written). */
+#ifndef TN_CUDA_CUDA_TURBO_DEC_CUH
+#define TN_CUDA_CUDA_TURBO_DEC_CUH
+
+extern "C" {
+#include "cuda/cuda_turbo.h"
+}
+#include "cuda/cuda_turbo_common.cuh"
+
+constexpr int TD_T = 128, TD_W = TD_T / 32, TD_MAXG = 8;
+
+/* Rotates (or un-rotates) n_vec vectors of d = 2^k floats in shared memory with the whole block:
+ * the operations of tq_rotate_smem for a single sub-block, for all vectors at once. */
+static __device__ void td_rotate(float *x, int n_vec, int d, uint32_t seed, bool inverse) {
+    const uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
+    const int n = n_vec * d;
+    for (int e = threadIdx.x; e < n; e += blockDim.x) x[e] = __fmul_rn(x[e], tq_sign(seed, pre + e % d));
+    __syncthreads();
+    for (int h = 1; h < d; h <<= 1) {
+        for (int p = threadIdx.x; p < n / 2; p += blockDim.x) {
+            const int v = p / (d / 2), j = p % (d / 2);
+            const int a = v * d + (j / h) * 2 * h + j % h, b = a + h;
+            const float va = x[a], vb = x[b];
+            x[a] = __fadd_rn(va, vb);
+            x[b] = __fsub_rn(va, vb);
+        }
+        __syncthreads();
+    }
+    const float sc = 1.0f / sqrtf((float)d);
+    for (int e = threadIdx.x; e < n; e += blockDim.x) x[e] = __fmul_rn(x[e], __fmul_rn(tq_sign(seed, post + e % d), sc));
+    __syncthreads();
+}
+
+/* On entry (after a barrier): wm/wl [TD_W][MG] each warp's running max (natural log units; -inf:
+ * nothing visible) and sum per head, wacc [TD_W][MG * D] its unnormalized outputs (rotated
+ * domain); red: GB * D floats of free shared memory. */
+template <int D, int MG>
+static __device__ void td_finish(const tn_cuda_turbo_attn &a, const float *wm, const float *wl, const float *wacc,
+                                 float *red, int GB, int h0, int split, int t) {
+    const int tid = threadIdx.x, n_split = a.n_split;
+    for (int idx = tid; idx < GB * D; idx += TD_T) {
+        const int g = idx / D;
+        float M = -INFINITY, o = 0.0f, L = 0.0f;
+        for (int w = 0; w < TD_W; w++) M = fmaxf(M, wm[w * MG + g]);
+        for (int w = 0; w < TD_W; w++)
+            if (wm[w * MG + g] != -INFINITY) {
+                const float e = expf(wm[w * MG + g] - M);
+                o += wacc[w * MG * D + idx] * e;
+                L += wl[w * MG + g] * e;
+            }
+        if (n_split > 1) { /* tq_merge_kernel's layout (tq_part_stride) */
+            float *pp = a.part + (((size_t)t * a.n_head + h0 + g) * n_split + split) * tq_part_stride(D);
+            if (idx % D == 0) {
+                pp[D] = L > 0.0f ? M : -INFINITY;
+                pp[D + 1] = L;
+            }
+            pp[idx % D] = o;
+        } else {
+            red[idx] = L > 0.0f ? o / L : 0.0f;
+        }
+    }
+    if (n_split > 1) return;
+    __syncthreads();
+    td_rotate(red, GB, D, a.rot_seed, true);
+    for (int idx = tid; idx < GB * D; idx += TD_T) a.out[((int64_t)t * a.n_head + h0) * D + idx] = red[idx];
+}
+
+#endif
