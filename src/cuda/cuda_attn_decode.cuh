@@ -8,6 +8,7 @@
 #define TN_CUDA_CUDA_ATTN_DECODE_CUH
 
 #include "cuda/cuda_common.cuh"
+#include "cuda/cuda_mma.cuh"
 
 constexpr int AD_T = 128, AD_W = AD_T / 32, AD_MAXG = 8; /* threads, warps, most query heads per block */
 
@@ -21,19 +22,6 @@ struct tn_cu_dec_args {
     int8_t *xq; /* optional: quantized copy of out (rows of n_head * hd) */
     tn_cu_xmeta *xm;
 };
-
-/* c += a b for one m16n8k16 tile (f16 in, f32 accumulate; PTX fragment layouts). */
-__device__ __forceinline__ void tn_cu_mma16816(float c[4], const uint32_t a[4], uint32_t b0, uint32_t b1) {
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t tn_cu_pack_h2(float lo, float hi) {
-    __half2 h = __floats2half2_rn(lo, hi);
-    return *(uint32_t *)&h;
-}
 
 /* The end of a decode attention block. On entry (after a barrier): wm/wl [AD_W][MG] hold each
  * warp's running max (natural log units; -inf: the warp saw no visible cell) and sum per head,

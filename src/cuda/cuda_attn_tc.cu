@@ -41,38 +41,6 @@ template <int HD> struct tc_cfg {
     static_assert(SMEM >= (size_t)AD_W * AD_MAXG * HD * sizeof(float), "ring reused for the warps' outputs");
 };
 
-__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool ok) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(ok ? 16 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool ok) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(ok ? 4 : 0) : "memory");
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-template <int N> __device__ __forceinline__ void cp_async_wait() {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-__device__ __forceinline__ void ldsm_x4(uint32_t r[4], const __half *p) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-__device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const __half *p) {
-    const unsigned s = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                 : "r"(s));
-}
-/* The 8x8 f16 matrix whose fragment (row lane/4, cols 2(lane%4), +1) is x, transposed. */
-__device__ __forceinline__ uint32_t movmatrix_trans(uint32_t x) {
-    uint32_t y;
-    asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(y) : "r"(x));
-    return y;
-}
-
 template <int HD>
 __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d, const tn_cu_attn a) {
     tn_cu_pdl_begin();
@@ -120,16 +88,16 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
                 const int c = c0 + j * RSTEP;
                 const bool ok = c < ce;
                 const int64_t cc = ok ? c : cb;
-                cp_async16(ks + j * RSTEP * C::LD, kl + cc * a.n_embd_k, ok);
-                cp_async16(vs + j * RSTEP * C::LD, vl + cc * a.n_embd_v, ok);
+                tn_cu_cp_async<16>(ks + j * RSTEP * C::LD, kl + cc * a.n_embd_k, ok);
+                tn_cu_cp_async<16>(vs + j * RSTEP * C::LD, vl + cc * a.n_embd_v, ok);
             }
             /* lanes 0-15: position of cell c0 + lane, lanes 16-31: its sequence (the metadata
              * arrives with the rows instead of costing a dependent load per tile) */
             const int c = first + i * step + (lane & 15);
             int *meta = (int *)(ring + (i % C::NST) * C::STAGE + 2 * TC_TILE * C::LD);
-            cp_async4(meta + lane, (lane < 16 ? d.cpos : d.cseq) + (c < ce ? c : cb), c < ce);
+            tn_cu_cp_async<4>(meta + lane, (lane < 16 ? d.cpos : d.cseq) + (c < ce ? c : cb), c < ce);
         }
-        cp_async_commit();
+        tn_cu_cp_async_commit();
     };
 #pragma unroll
     for (int i = 0; i < C::NST - 1; i++) issue(i);
@@ -160,7 +128,7 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
     for (int i = 0; i < n_tiles; i++) {
         issue(i + C::NST - 1);
         const int c0 = first + i * step;
-        cp_async_wait<C::NST - 1>();
+        tn_cu_cp_async_wait<C::NST - 1>();
         __syncwarp();
         const int *meta = (const int *)(ring + (i % C::NST) * C::STAGE + 2 * TC_TILE * C::LD);
         bool vis = false;
@@ -184,7 +152,7 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
 #pragma unroll
         for (int kk = 0; kk < KS; kk++) {
             uint32_t ka[4];
-            ldsm_x4(ka, kp + kk * 16);
+            tn_cu_ldsm_x4(ka, kp + kk * 16);
             tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
             tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
         }
@@ -208,8 +176,8 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
         m0 = n0;
         m1 = n1;
         /* P^T as the B fragment (cells 2 t4 (+1, +8, +9) x head g) */
-        const uint32_t pb0 = movmatrix_trans(tn_cu_pack_h2(p0, p1));
-        const uint32_t pb1 = movmatrix_trans(tn_cu_pack_h2(p2, p3));
+        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0, p1));
+        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2, p3));
         const __half *vp = vs + ((lane & 7) + (lane >> 4) * 8) * C::LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int mt = 0; mt < KS; mt++) {
@@ -218,12 +186,12 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
             o[mt][2] *= al0;
             o[mt][3] *= al1;
             uint32_t va4[4];
-            ldsm_x4_trans(va4, vp + mt * 16);
+            tn_cu_ldsm_x4_trans(va4, vp + mt * 16);
             tn_cu_mma16816(o[mt], va4, pb0, pb1);
         }
         __syncwarp(); /* the stage is refilled by the next iteration's issue() */
     }
-    cp_async_wait<0>();
+    tn_cu_cp_async_wait<0>();
 #pragma unroll
     for (int off = 4; off < 32; off <<= 1) {
         l0 += __shfl_xor_sync(0xffffffffu, l0, off);
