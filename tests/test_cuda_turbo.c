@@ -8,6 +8,8 @@
  *  - attention: GPU output vs the CPU backend's attention op over caches written by the CPU,
  *    relative error <= 1e-4 (float sums in another order, __expf), decode (1 token) with 1, 4 and
  *    16 KV splits and prefill (9 tokens) with 1 and 2 splits, GQA 8/4, 300 cells, two sequences;
+ *    the decode runs again on the tensor-core kernel (use_tc) where it applies (same turbo type
+ *    for K and V, head 64 or 128), relative error <= 2e-3;
  *  - argument checks (no GPU needed): unsupported head size / types are refused with a message.
  * Run on the GPU machine: make CUDA=1 BUILD=build-cuda build-cuda/tests/test_cuda_turbo &&
  * build-cuda/tests/test_cuda_turbo */
@@ -129,7 +131,8 @@ static void check_attention(void) {
                                    {TN_KV_TURBO2, TN_KV_TURBO2}, {TN_KV_TURBO3, TN_TYPE_F16},
                                    {TN_TYPE_F32, TN_KV_TURBO2}};
     static const int runs[][2] = {{1, 1}, {1, 4}, {1, 16}, {9, 1}, {9, 2}}; /* tokens, splits */
-    double worst = 0;
+    double worst = 0, worst_tc = 0;
+    int n_tc = 0;
     for (int di = 0; di < N_DIMS; di++)
         for (int ti = 0; ti < 5; ti++)
             for (int ri = 0; ri < 5; ri++) {
@@ -157,11 +160,26 @@ static void check_attention(void) {
                 CHECK(rc == 0 && e <= 1e-4, "%s/%s d=%d tokens %d splits %d: rel err %.3g",
                       tn_kv_type_name(types[ti][0]), tn_kv_type_name(types[ti][1]), d, n_tok,
                       runs[ri][1], e);
+                /* the tensor-core decode kernel where it applies: codebook values and the
+                 * probabilities rounded to f16 (relative 2^-11 each), hence 2e-3 */
+                a.use_tc = 1;
+                if (tn_cuda_turbo_tc_ok(&a)) {
+                    memset(gpu, 0, n * sizeof(float));
+                    rc = tn_cuda_turbo_attention_host(&a);
+                    CHECK(rc == 0, "attention (tensor cores): %s", tn_last_error());
+                    e = tkv_rel_err(gpu, cpu, n);
+                    if (e > worst_tc) worst_tc = e;
+                    n_tc++;
+                    CHECK(rc == 0 && e <= 2e-3, "tensor cores %s d=%d tokens %d splits %d: rel err %.3g",
+                          tn_kv_type_name(types[ti][0]), d, n_tok, runs[ri][1], e);
+                }
                 free(cpu);
                 free(gpu);
                 tkv_case_free(&c);
             }
     printf("  attention: worst relative error GPU vs CPU %.3g (bound 1e-4)\n", worst);
+    printf("  attention on tensor cores: %d cases, worst relative error GPU vs CPU %.3g (bound 2e-3)\n", n_tc, worst_tc);
+    CHECK(n_tc == 2 * 3 * 3, "tensor-core cases: %d (2 head sizes x 3 types x 3 one-token runs)", n_tc);
 }
 #endif
 

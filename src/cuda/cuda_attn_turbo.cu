@@ -60,6 +60,7 @@ static tn_cuda_turbo_attn turbo_args(tn_cu_exec *ex, float *out, const float *q,
     t.cell_seq = ex->d_cseq;
     t.n_split = n_split;
     t.part = ex->part;
+    t.use_tc = ex->turbo_tc;
     return t;
 }
 

@@ -347,7 +347,9 @@ extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream
         return -1;
     tq_fill_geo(&args.g, a->head_dim);
     const bool fast = tn_cuda_turbo_fast_ok(a) && !tq_reference_only();
-    if (fast) {
+    if (fast && a->use_tc && tn_cuda_turbo_tc_ok(a)) {
+        if (tn_cuda_turbo_tc_launch(a, stream)) return -1;
+    } else if (fast) {
         if (tn_cuda_turbo_decode_launch(a, stream)) return -1;
     } else {
         dim3 grid((unsigned)(a->n_tokens * a->n_head), (unsigned)a->n_split);

@@ -32,6 +32,8 @@ typedef struct tn_cuda_turbo_attn {
     const int32_t *cell_pos, *cell_seq; /* [n_kv]; cell_pos -1 = empty */
     int32_t n_split;                    /* KV splits (1 = none; decode uses 2 .. 128) */
     float *part; /* scratch of tn_cuda_turbo_scratch() floats when n_split > 1 */
+    int32_t use_tc; /* 1: decode on the tensor-core kernel where it applies (cuda_turbo_tc.cu;
+                       not yet run on a GPU, hence off by default) */
 } tn_cuda_turbo_attn;
 
 /* Writing K and V of a batch into the cache (after RoPE); device pointers. */
@@ -70,6 +72,10 @@ int tn_cuda_turbo_dequant_rows(const tn_cuda_turbo_dequant *d, void *stream);
  * split merge, if any, is queued by the caller). */
 int tn_cuda_turbo_fast_ok(const tn_cuda_turbo_attn *a);
 int tn_cuda_turbo_decode_launch(const tn_cuda_turbo_attn *a, void *stream);
+/* cuda_turbo_tc.cu: the same on tensor cores (same turbo type for K and V, head 64/128, at most
+ * 8 query heads per KV head, <= 8 tokens); used when a->use_tc is set. */
+int tn_cuda_turbo_tc_ok(const tn_cuda_turbo_attn *a);
+int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream);
 
 /* Test wrappers on host memory: copy in, run, copy out, synchronize. a->k/v/q/pos/seq/cell_pos/
  * cell_seq point to host memory of n_kv rows / n_tokens entries; out is host memory. */

@@ -1,0 +1,277 @@
+/* TurboQuant decode attention on tensor cores: the structure of the f16 kernel (cuda_attn_tc.cu)
+ * on a compressed cache. NOT YET RUN ON A GPU: off unless asked for (tn_cuda_turbo_attn.use_tc,
+ * TERN_CUDA_TURBO_TC=1 in the backend); test_cuda_turbo checks it against the CPU.
+ *
+ * grid (n_head_kv, n_split, n_tokens), 128 threads: a block takes the G <= 8 query heads of one
+ * KV head, rotated once into the cache's rotated domain (shared memory). Each warp streams its
+ * 16-cell tiles (w, w + 4, ... of the slice) as packed bytes — K and V codes, the two norms, the
+ * cells' positions and sequences — through a private ring of NST cp.async stages (a tile of
+ * turbo3 at head size 128 is 1.8 KB, so the ring is deep), decodes the current tile into f16
+ * codebook values (two codes per table lookup: a 2^(2 bits) entry table of half2), and then runs
+ * the f16 kernel's mma steps: S^T = K~ Q^T, scores times the cell's K norm / sqrt(d), online
+ * softmax, O^T += V~^T P'^T with P' = P times the cell's V norm / sqrt(d). V is accumulated in
+ * the rotated domain and un-rotated once (td_finish; with several splits tq_merge_kernel does
+ * it). Decoded values are always finite; the norms of cells a token may not see are replaced
+ * by 0 (select, not multiply: a poisoned norm may be NaN). Same turbo type for K and V, head
+ * size 64 or 128 (one rotation block), at most 8 tokens. */
+#include <math.h>
+
+extern "C" {
+#include "core/error.h"
+}
+#include "cuda/cuda_mma.cuh"
+#include "cuda/cuda_turbo_dec.cuh"
+
+namespace {
+
+constexpr int TT_TILE = 16;
+
+template <int D, int BITS> struct tt_cfg {
+    static constexpr int HB = D * BITS / 8;       /* packed bytes of one head */
+    static constexpr int NST = 6;                 /* stages of packed tiles per warp */
+    static constexpr int NORMS = 2 * TT_TILE * HB; /* stage offset of the norms: K codes, V codes first */
+    static constexpr int META = NORMS + 2 * TT_TILE * 4;
+    static constexpr int RAW = META + 2 * TT_TILE * 4; /* bytes per stage */
+    static constexpr int LD = D + 8;                   /* decoded row stride (halves) */
+    static constexpr int WARP = NST * RAW + 2 * TT_TILE * LD * 2;
+    static constexpr size_t SMEM = (size_t)TD_W * WARP;
+    static_assert(HB % 8 == 0 && RAW % 16 == 0, "8-byte copies, 16-byte aligned decoded tiles");
+    static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float), "ring reused for the warps' outputs");
+};
+
+/* The two codebook values of a pair index (bits of two consecutive dims, see decode below). */
+template <int BITS> __device__ __forceinline__ uint32_t tt_pair(const float *c, int i) {
+    int a, b;
+    if (BITS == 4) a = i & 15, b = i >> 4;
+    else if (BITS == 2) a = i & 3, b = i >> 2;
+    else a = (i & 3) | ((i >> 4) & 1) << 2, b = ((i >> 2) & 3) | ((i >> 5) & 1) << 2;
+    return tn_cu_pack_h2(c[a], c[b]);
+}
+
+template <int D, int BITS>
+__global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc,
+                                                     int GB) {
+    using C = tt_cfg<D, BITS>;
+    constexpr int KS = D / 16, CPR = C::HB / 8, NW = C::HB / 4;
+    extern __shared__ __align__(16) uint8_t smem[];
+    __shared__ __align__(16) float qs[TD_MAXG * D];
+    __shared__ uint32_t tab[1 << (2 * BITS)];
+    __shared__ float wm[TD_W][TD_MAXG], wl[TD_W][TD_MAXG];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z, n_split = a.n_split;
+    const int n_kv = a.n_kv_dev ? *a.n_kv_dev : a.n_kv;
+    const int chunk = (n_kv + n_split - 1) / n_split;
+    const int cb = split * chunk, ce = min(n_kv, cb + chunk);
+    const int first = cb + TT_TILE * warp, step = TT_TILE * TD_W;
+    const int n_tiles = first < ce ? (ce - first + step - 1) / step : 0;
+    uint8_t *ring = smem + warp * C::WARP;
+    __half *kt = (__half *)(ring + C::NST * C::RAW), *vt = kt + TT_TILE * C::LD;
+    const size_t khead = (size_t)kvh * kc.head_bytes, vhead = (size_t)kvh * vc.head_bytes;
+    /* a head's fp16 norm is read as the aligned 32-bit word holding it and its even/odd partner */
+    const size_t knorm = kc.norm_off + (size_t)(kvh & ~1) * 2, vnorm = vc.norm_off + (size_t)(kvh & ~1) * 2;
+    auto issue = [&](int i) {
+        if (i < n_tiles) {
+            const int c0 = first + i * step;
+            uint8_t *st = ring + (i % C::NST) * C::RAW;
+            for (int idx = lane; idx < 2 * TT_TILE * CPR; idx += 32) {
+                const int m = idx / (TT_TILE * CPR), r = idx % (TT_TILE * CPR) / CPR, ch = idx % CPR;
+                const int c = c0 + r;
+                const bool ok = c < ce;
+                const int64_t cc = ok ? c : cb;
+                const uint8_t *src = m ? vc.base + (size_t)cc * vc.row_bytes + vhead : kc.base + (size_t)cc * kc.row_bytes + khead;
+                tn_cu_cp_async<8>(st + (m * TT_TILE + r) * C::HB + ch * 8, src + ch * 8, ok);
+            }
+            const int c = c0 + (lane & 15);
+            const bool ok = c < ce;
+            const int64_t cc = ok ? c : cb;
+            const uint8_t *nsrc = lane < 16 ? kc.base + (size_t)cc * kc.row_bytes + knorm : vc.base + (size_t)cc * vc.row_bytes + vnorm;
+            tn_cu_cp_async<4>(st + C::NORMS + lane * 4, nsrc, ok);
+            tn_cu_cp_async<4>(st + C::META + lane * 4, (lane < 16 ? a.cell_pos : a.cell_seq) + cc, ok);
+        }
+        tn_cu_cp_async_commit();
+    };
+#pragma unroll
+    for (int i = 0; i < C::NST - 1; i++) issue(i);
+    for (int i = tid; i < (1 << (2 * BITS)); i += TD_T) tab[i] = tt_pair<BITS>(kc.cb.c, i);
+    for (int i = tid; i < GB * D; i += TD_T) qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
+    __syncthreads();
+    td_rotate(qs, GB, D, a.rot_seed, false);
+    const int my_pos = a.pos[t], my_seq = a.seq[t];
+    const float qscale = a.scale * 1.4426950408889634f, isn = 1.0f / sqrtf((float)D);
+    uint32_t qh[KS][2], ql[KS][2];
+#pragma unroll
+    for (int kk = 0; kk < KS; kk++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            float x0 = 0.0f, x1 = 0.0f;
+            if (g < GB) {
+                const float2 v = *(const float2 *)(qs + g * D + kk * 16 + 8 * j + 2 * t4);
+                x0 = v.x * qscale, x1 = v.y * qscale;
+            }
+            const __half2 hi = __floats2half2_rn(x0, x1);
+            const float2 hf = __half22float2(hi);
+            qh[kk][j] = *(const uint32_t *)&hi;
+            ql[kk][j] = tn_cu_pack_h2(x0 - hf.x, x1 - hf.y);
+        }
+    float o[KS][4];
+#pragma unroll
+    for (int mt = 0; mt < KS; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
+    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    for (int i = 0; i < n_tiles; i++) {
+        issue(i + C::NST - 1);
+        const int c0 = first + i * step;
+        tn_cu_cp_async_wait<C::NST - 1>();
+        __syncwarp();
+        const uint8_t *st = ring + (i % C::NST) * C::RAW;
+        const int *meta = (const int *)(st + C::META);
+        bool vis = false;
+        if (lane < TT_TILE && c0 + lane < ce) {
+            const int cp = meta[lane];
+            vis = meta[TT_TILE + lane] == my_seq && cp >= 0 && cp <= my_pos;
+        }
+        const unsigned mask = __ballot_sync(0xffffffffu, vis);
+        if (!mask) continue;
+        {   /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1) */
+            const int r = lane & 15, m = lane >> 4;
+            uint32_t w[NW];
+            const uint2 *src = (const uint2 *)(st + (m * TT_TILE + r) * C::HB);
+#pragma unroll
+            for (int j = 0; j < NW / 2; j++) {
+                const uint2 u = src[j];
+                w[2 * j] = u.x, w[2 * j + 1] = u.y;
+            }
+            __half *dst = (m ? vt : kt) + r * C::LD;
+#pragma unroll
+            for (int k = 0; k < D / 8; k++) { /* dims 8k .. 8k + 7: four pair indices */
+                uint32_t p[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    if (BITS == 4) {
+                        p[j] = (w[k] >> (8 * j)) & 255u;
+                    } else {
+                        const uint32_t lo = w[k >> 1] >> ((k & 1) * 16);
+                        p[j] = (lo >> (4 * j)) & 15u;
+                        if (BITS == 3) p[j] |= ((w[D / 16 + (k >> 2)] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
+                    }
+                }
+                *(uint4 *)(dst + 8 * k) = make_uint4(tab[p[0]], tab[p[1]], tab[p[2]], tab[p[3]]);
+            }
+        }
+        __syncwarp();
+        float sa[4][4] = {};
+        const __half *kp = kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::LD + (lane >> 4) * 8;
+#pragma unroll
+        for (int kk = 0; kk < KS; kk++) {
+            uint32_t ka[4];
+            tn_cu_ldsm_x4(ka, kp + kk * 16);
+            tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
+            tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
+        }
+        float s[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) s[e] = (sa[0][e] + sa[1][e]) + (sa[2][e] + sa[3][e]);
+        const uint32_t *nk = (const uint32_t *)(st + C::NORMS), *nv = nk + TT_TILE;
+        const int hsh = (kvh & 1) * 16;
+        auto norm = [&](uint32_t x) { return __half2float(__ushort_as_half((unsigned short)(x >> hsh))); };
+        const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
+        const float ka_ = va ? norm(nk[g]) * isn : 0.0f, kb_ = vb ? norm(nk[g + 8]) * isn : 0.0f;
+        const float x0 = va ? s[0] * ka_ : -INFINITY, x1 = va ? s[1] * ka_ : -INFINITY;
+        const float x2 = vb ? s[2] * kb_ : -INFINITY, x3 = vb ? s[3] * kb_ : -INFINITY;
+        float mx0 = fmaxf(x0, x2), mx1 = fmaxf(x1, x3);
+#pragma unroll
+        for (int off = 4; off < 32; off <<= 1) {
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
+        }
+        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
+        const float al0 = exp2f(m0 - n0), al1 = exp2f(m1 - n1);
+        const float p0 = exp2f(x0 - n0), p1 = exp2f(x1 - n1), p2 = exp2f(x2 - n0), p3 = exp2f(x3 - n1);
+        l0 = l0 * al0 + p0 + p2;
+        l1 = l1 * al1 + p1 + p3;
+        m0 = n0;
+        m1 = n1;
+        const float wa = va ? norm(nv[g]) * isn : 0.0f, wb = vb ? norm(nv[g + 8]) * isn : 0.0f;
+        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0 * wa, p1 * wa));
+        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2 * wb, p3 * wb));
+        const __half *vp = vt + ((lane & 7) + (lane >> 4) * 8) * C::LD + ((lane >> 3) & 1) * 8;
+#pragma unroll
+        for (int mt = 0; mt < KS; mt++) {
+            o[mt][0] *= al0;
+            o[mt][1] *= al1;
+            o[mt][2] *= al0;
+            o[mt][3] *= al1;
+            uint32_t v4[4];
+            tn_cu_ldsm_x4_trans(v4, vp + mt * 16);
+            tn_cu_mma16816(o[mt], v4, pb0, pb1);
+        }
+        __syncwarp(); /* the decoded tiles are rewritten by the next tile */
+    }
+    tn_cu_cp_async_wait<0>();
+#pragma unroll
+    for (int off = 4; off < 32; off <<= 1) {
+        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
+    }
+    __syncthreads(); /* every warp is done with its ring: it now holds the warps' outputs */
+    float *wacc = (float *)smem; /* [TD_W][TD_MAXG * D] */
+    const int ha = 2 * t4, hb = 2 * t4 + 1;
+    constexpr float LN2 = 0.6931471805599453f;
+    if (g == 0) {
+        if (ha < GB) wm[warp][ha] = m0 * LN2, wl[warp][ha] = l0;
+        if (hb < GB) wm[warp][hb] = m1 * LN2, wl[warp][hb] = l1;
+    }
+    float *wa_ = wacc + warp * TD_MAXG * D;
+#pragma unroll
+    for (int mt = 0; mt < KS; mt++) {
+        if (ha < GB) {
+            wa_[ha * D + mt * 16 + g] = o[mt][0];
+            wa_[ha * D + mt * 16 + g + 8] = o[mt][2];
+        }
+        if (hb < GB) {
+            wa_[hb * D + mt * 16 + g] = o[mt][1];
+            wa_[hb * D + mt * 16 + g + 8] = o[mt][3];
+        }
+    }
+    __syncthreads();
+    td_finish<D, TD_MAXG>(a, &wm[0][0], &wl[0][0], wacc, qs, GB, h0, split, t);
+}
+
+template <int D, int BITS> int tt_launch(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc,
+                                         cudaStream_t st) {
+    constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
+    if (cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+        return tn_set_error("CUDA TurboQuant tensor-core attention: shared memory attribute: %s",
+                            cudaGetErrorString(cudaGetLastError()));
+    const dim3 grid((unsigned)a->n_head_kv, (unsigned)a->n_split, (unsigned)a->n_tokens);
+    tq_dec_tc<D, BITS><<<grid, TD_T, smem, st>>>(*a, kc, vc, a->n_head / a->n_head_kv);
+    return 0;
+}
+
+template <int D> int tt_launch_bits(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc, cudaStream_t st) {
+    switch (kc.bits) {
+    case 2: return tt_launch<D, 2>(a, kc, vc, st);
+    case 3: return tt_launch<D, 3>(a, kc, vc, st);
+    default: return tt_launch<D, 4>(a, kc, vc, st);
+    }
+}
+
+} // namespace
+
+extern "C" int tn_cuda_turbo_tc_ok(const tn_cuda_turbo_attn *a) {
+    const int d = a->head_dim;
+    tq_cache kc;
+    if (a->type_k != a->type_v || !tn_kv_turbo_bits(a->type_k) || !(d == 64 || d == 128) || a->n_head_kv <= 0 ||
+        a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > TD_MAXG || a->n_tokens < 1 || a->n_tokens > 8 ||
+        tq_fill_cache(&kc, a->type_k, d, a->n_head_kv, a->k))
+        return 0;
+    return kc.row_bytes % 8 == 0 && kc.norm_off % 4 == 0 && kc.head_bytes == (size_t)d * kc.bits / 8;
+}
+
+extern "C" int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream) {
+    tq_cache kc, vc;
+    if (!tn_cuda_turbo_tc_ok(a) || tq_fill_cache(&kc, a->type_k, a->head_dim, a->n_head_kv, a->k) ||
+        tq_fill_cache(&vc, a->type_v, a->head_dim, a->n_head_kv, a->v))
+        return tn_set_error("CUDA TurboQuant tensor-core attention: unsupported shape");
+    cudaStream_t st = (cudaStream_t)stream;
+    return a->head_dim == 64 ? tt_launch_bits<64>(a, kc, vc, st) : tt_launch_bits<128>(a, kc, vc, st);
+}
