@@ -4,12 +4,8 @@
  * KV head and one slice of the cells. Each warp streams its own tiles of 16 cells (tiles w,
  * w + 4, ... of the slice) through a private ring of NST shared-memory stages filled by cp.async,
  * so the loads of the next tiles are in flight while one is computed and the loop has no block
- * barrier. Per tile, with mma.m16n8k16 (f16 in, f32 accumulate):
- *   S^T = K Q^T   (16 cells x 8 heads; K from shared memory by ldmatrix, Q^T held in registers
- *                  as hi + lo f16 halves, so the scores keep f32 precision in q),
- *   online softmax per head on the accumulator fragments (scale and log2 e folded into q: exp2),
- *   O^T += V^T P^T (HD dims x 8 heads; V by ldmatrix.trans, P^T from the score fragments by one
- *                  movmatrix.trans per 8 cells).
+ * barrier. Per tile the warp runs S^T = K Q^T, the online softmax and O^T += V^T P^T on tensor
+ * cores (tn_cu_tc_warp, cuda_tc_warp.cuh).
  * Keeping the cells in the M dimension fills every row of the mma with real data (the heads, only
  * G of 8 columns real, are the small side), and per 16 cells and warp the work is 3 HD/16 mma
  * plus as many ldmatrix: the old kernel's per-lane f32 dot products (q from shared memory for
@@ -23,6 +19,7 @@
 #include <float.h>
 
 #include "cuda/cuda_attn_decode.cuh"
+#include "cuda/cuda_tc_warp.cuh"
 
 namespace {
 
@@ -45,12 +42,11 @@ template <int HD>
 __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d, const tn_cu_attn a) {
     tn_cu_pdl_begin();
     using C = tc_cfg<HD>;
-    constexpr int KS = HD / 16;       /* k-steps of S, m-tiles of O^T */
     constexpr int CH = HD / 8;        /* 16-byte chunks per cache row */
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ __align__(16) float qs[AD_MAXG * HD];
     __shared__ float wm[AD_W][AD_MAXG], wl[AD_W][AD_MAXG];
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2;
     const int GB = d.GB, kvh = blockIdx.x, h0 = kvh * GB;
     const int split = blockIdx.y, t = blockIdx.z, n_split = d.n_split;
     const int n_kv = d.meta[0]; /* uploaded before the graph starts: safe before the wait */
@@ -101,42 +97,19 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
     };
 #pragma unroll
     for (int i = 0; i < C::NST - 1; i++) issue(i);
-    /* q of the group's heads, scaled by scale * log2(e) (softmax in base 2), as Q^T fragments:
-     * lane (g, t4) holds head g's dims 16 kk + 2 t4 (+1, +8, +9), split into hi + lo halves */
-    const float qscale = a.scale * 1.4426950408889634f;
-    for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[((int64_t)t * a.n_head + h0) * HD + i] * qscale;
+    /* q of the group's heads; the warp's Q^T fragments are scaled by scale * log2(e) (softmax in
+     * base 2) */
+    for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[((int64_t)t * a.n_head + h0) * HD + i];
     __syncthreads();
-    uint32_t qh[KS][2], ql[KS][2];
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            float x0 = 0.0f, x1 = 0.0f;
-            if (g < GB) {
-                const float2 v = *(const float2 *)(qs + g * HD + kk * 16 + 8 * j + 2 * t4);
-                x0 = v.x, x1 = v.y;
-            }
-            const __half2 hi = __floats2half2_rn(x0, x1);
-            const float2 hf = __half22float2(hi);
-            qh[kk][j] = *(const uint32_t *)&hi;
-            ql[kk][j] = tn_cu_pack_h2(x0 - hf.x, x1 - hf.y);
-        }
-    float o[KS][4];
-#pragma unroll
-    for (int mt = 0; mt < KS; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f; /* heads 2 t4, 2 t4 + 1 (base 2) */
+    tn_cu_tc_warp<HD, C::LD> w;
+    w.begin(qs, GB, a.scale * 1.4426950408889634f);
     for (int i = 0; i < n_tiles; i++) {
         issue(i + C::NST - 1);
         const int c0 = first + i * step;
         tn_cu_cp_async_wait<C::NST - 1>();
         __syncwarp();
         const int *meta = (const int *)(ring + (i % C::NST) * C::STAGE + 2 * TC_TILE * C::LD);
-        bool vis = false;
-        if (lane < TC_TILE && c0 + lane < ce) {
-            const int cp = meta[lane];
-            vis = meta[TC_TILE + lane] == my_seq && cp >= 0 && cp <= my_pos;
-        }
-        const unsigned mask = __ballot_sync(0xffffffffu, vis);
+        const unsigned mask = w.visible(meta, ce - c0, my_seq, my_pos);
         if (!mask) continue;
         const __half *ks = ring + (i % C::NST) * C::STAGE;
         __half *vs = ring + (i % C::NST) * C::STAGE + TC_TILE * C::LD;
@@ -145,78 +118,17 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
                 if (!((mask >> (idx / CH)) & 1u)) *(uint4 *)(vs + (idx / CH) * C::LD + (idx % CH) * 8) = make_uint4(0, 0, 0, 0);
             __syncwarp();
         }
-        /* S^T: lane holds cells g, g + 8 x heads 2 t4, 2 t4 + 1 */
-        /* four independent accumulation chains (hi/lo x even/odd k-step) instead of one */
-        float sa[4][4] = {};
-        const __half *kp = ks + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::LD + (lane >> 4) * 8;
-#pragma unroll
-        for (int kk = 0; kk < KS; kk++) {
-            uint32_t ka[4];
-            tn_cu_ldsm_x4(ka, kp + kk * 16);
-            tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
-            tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
-        }
         float s[4];
-#pragma unroll
-        for (int e = 0; e < 4; e++) s[e] = (sa[0][e] + sa[1][e]) + (sa[2][e] + sa[3][e]);
+        w.scores(ks, s);
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
-        const float x0 = va ? s[0] : -INFINITY, x1 = va ? s[1] : -INFINITY;
-        const float x2 = vb ? s[2] : -INFINITY, x3 = vb ? s[3] : -INFINITY;
-        float mx0 = fmaxf(x0, x2), mx1 = fmaxf(x1, x3);
-#pragma unroll
-        for (int off = 4; off < 32; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-        }
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1); /* finite: a cell is visible */
-        const float al0 = exp2f(m0 - n0), al1 = exp2f(m1 - n1);
-        const float p0 = exp2f(x0 - n0), p1 = exp2f(x1 - n1), p2 = exp2f(x2 - n0), p3 = exp2f(x3 - n1);
-        l0 = l0 * al0 + p0 + p2;
-        l1 = l1 * al1 + p1 + p3;
-        m0 = n0;
-        m1 = n1;
-        /* P^T as the B fragment (cells 2 t4 (+1, +8, +9) x head g) */
-        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0, p1));
-        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2, p3));
-        const __half *vp = vs + ((lane & 7) + (lane >> 4) * 8) * C::LD + ((lane >> 3) & 1) * 8;
-#pragma unroll
-        for (int mt = 0; mt < KS; mt++) {
-            o[mt][0] *= al0;
-            o[mt][1] *= al1;
-            o[mt][2] *= al0;
-            o[mt][3] *= al1;
-            uint32_t va4[4];
-            tn_cu_ldsm_x4_trans(va4, vp + mt * 16);
-            tn_cu_mma16816(o[mt], va4, pb0, pb1);
-        }
+        const float x[4] = {va ? s[0] : -INFINITY, va ? s[1] : -INFINITY, vb ? s[2] : -INFINITY, vb ? s[3] : -INFINITY};
+        w.accumulate(x, 1.0f, 1.0f, vs);
         __syncwarp(); /* the stage is refilled by the next iteration's issue() */
     }
     tn_cu_cp_async_wait<0>();
-#pragma unroll
-    for (int off = 4; off < 32; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
     __syncthreads(); /* every warp is done with its ring: it now holds the warps' outputs */
     float *wacc = (float *)smem; /* [AD_W][AD_MAXG * HD] */
-    const int ha = 2 * t4, hb = 2 * t4 + 1;
-    constexpr float LN2 = 0.6931471805599453f;
-    if (g == 0) {
-        if (ha < GB) wm[warp][ha] = m0 * LN2, wl[warp][ha] = l0;
-        if (hb < GB) wm[warp][hb] = m1 * LN2, wl[warp][hb] = l1;
-    }
-    float *wa = wacc + warp * AD_MAXG * HD;
-#pragma unroll
-    for (int mt = 0; mt < KS; mt++) {
-        if (ha < GB) {
-            wa[ha * HD + mt * 16 + g] = o[mt][0];
-            wa[ha * HD + mt * 16 + g + 8] = o[mt][2];
-        }
-        if (hb < GB) {
-            wa[hb * HD + mt * 16 + g] = o[mt][1];
-            wa[hb * HD + mt * 16 + g + 8] = o[mt][3];
-        }
-    }
+    w.store(GB, wm[warp], wl[warp], wacc + warp * AD_MAXG * HD);
     __syncthreads();
     tn_cu_dec_finish<HD, AD_MAXG>(d, a, &wm[0][0], &wl[0][0], wacc, qs, h0, split, t);
 }

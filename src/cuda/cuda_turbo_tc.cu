@@ -8,8 +8,8 @@
  * cells' positions and sequences — through a private ring of NST cp.async stages (a tile of
  * turbo3 at head size 128 is 1.8 KB, so the ring is deep), decodes the current tile into f16
  * codebook values (two codes per table lookup: a 2^(2 bits) entry table of half2), and then runs
- * the f16 kernel's mma steps: S^T = K~ Q^T, scores times the cell's K norm / sqrt(d), online
- * softmax, O^T += V~^T P'^T with P' = P times the cell's V norm / sqrt(d). V is accumulated in
+ * the f16 kernel's warp steps (tn_cu_tc_warp): S^T = K~ Q^T, scores times the cell's K norm /
+ * sqrt(d), online softmax, O^T += V~^T P'^T with P' = P times the cell's V norm / sqrt(d). V is accumulated in
  * the rotated domain and un-rotated once (td_finish; with several splits tq_merge_kernel does
  * it). Decoded values are always finite; the norms of cells a token may not see are replaced
  * by 0 (select, not multiply: a poisoned norm may be NaN). Same turbo type for K and V, head
@@ -20,6 +20,7 @@ extern "C" {
 #include "core/error.h"
 }
 #include "cuda/cuda_mma.cuh"
+#include "cuda/cuda_tc_warp.cuh"
 #include "cuda/cuda_turbo_dec.cuh"
 
 namespace {
@@ -52,12 +53,12 @@ template <int D, int BITS>
 __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc,
                                                      int GB) {
     using C = tt_cfg<D, BITS>;
-    constexpr int KS = D / 16, CPR = C::HB / 8, NW = C::HB / 4;
+    constexpr int CPR = C::HB / 8, NW = C::HB / 4;
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ __align__(16) float qs[TD_MAXG * D];
     __shared__ uint32_t tab[1 << (2 * BITS)];
     __shared__ float wm[TD_W][TD_MAXG], wl[TD_W][TD_MAXG];
-    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2;
     const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z, n_split = a.n_split;
     const int n_kv = a.n_kv_dev ? *a.n_kv_dev : a.n_kv;
     const int chunk = (n_kv + n_split - 1) / n_split;
@@ -97,26 +98,9 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
     __syncthreads();
     td_rotate(qs, GB, D, a.rot_seed, false);
     const int my_pos = a.pos[t], my_seq = a.seq[t];
-    const float qscale = a.scale * 1.4426950408889634f, isn = 1.0f / sqrtf((float)D);
-    uint32_t qh[KS][2], ql[KS][2];
-#pragma unroll
-    for (int kk = 0; kk < KS; kk++)
-#pragma unroll
-        for (int j = 0; j < 2; j++) {
-            float x0 = 0.0f, x1 = 0.0f;
-            if (g < GB) {
-                const float2 v = *(const float2 *)(qs + g * D + kk * 16 + 8 * j + 2 * t4);
-                x0 = v.x * qscale, x1 = v.y * qscale;
-            }
-            const __half2 hi = __floats2half2_rn(x0, x1);
-            const float2 hf = __half22float2(hi);
-            qh[kk][j] = *(const uint32_t *)&hi;
-            ql[kk][j] = tn_cu_pack_h2(x0 - hf.x, x1 - hf.y);
-        }
-    float o[KS][4];
-#pragma unroll
-    for (int mt = 0; mt < KS; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
-    float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.0f, l1 = 0.0f;
+    const float isn = 1.0f / sqrtf((float)D);
+    tn_cu_tc_warp<D, C::LD> w;
+    w.begin(qs, GB, a.scale * 1.4426950408889634f);
     for (int i = 0; i < n_tiles; i++) {
         issue(i + C::NST - 1);
         const int c0 = first + i * step;
@@ -124,12 +108,7 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
         __syncwarp();
         const uint8_t *st = ring + (i % C::NST) * C::RAW;
         const int *meta = (const int *)(st + C::META);
-        bool vis = false;
-        if (lane < TT_TILE && c0 + lane < ce) {
-            const int cp = meta[lane];
-            vis = meta[TT_TILE + lane] == my_seq && cp >= 0 && cp <= my_pos;
-        }
-        const unsigned mask = __ballot_sync(0xffffffffu, vis);
+        const unsigned mask = w.visible(meta, ce - c0, my_seq, my_pos);
         if (!mask) continue;
         {   /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1) */
             const int r = lane & 15, m = lane >> 4;
@@ -158,80 +137,22 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
             }
         }
         __syncwarp();
-        float sa[4][4] = {};
-        const __half *kp = kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * C::LD + (lane >> 4) * 8;
-#pragma unroll
-        for (int kk = 0; kk < KS; kk++) {
-            uint32_t ka[4];
-            tn_cu_ldsm_x4(ka, kp + kk * 16);
-            tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
-            tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
-        }
         float s[4];
-#pragma unroll
-        for (int e = 0; e < 4; e++) s[e] = (sa[0][e] + sa[1][e]) + (sa[2][e] + sa[3][e]);
+        w.scores(kt, s);
         const uint32_t *nk = (const uint32_t *)(st + C::NORMS), *nv = nk + TT_TILE;
         const int hsh = (kvh & 1) * 16;
         auto norm = [&](uint32_t x) { return __half2float(__ushort_as_half((unsigned short)(x >> hsh))); };
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
-        const float ka_ = va ? norm(nk[g]) * isn : 0.0f, kb_ = vb ? norm(nk[g + 8]) * isn : 0.0f;
-        const float x0 = va ? s[0] * ka_ : -INFINITY, x1 = va ? s[1] * ka_ : -INFINITY;
-        const float x2 = vb ? s[2] * kb_ : -INFINITY, x3 = vb ? s[3] * kb_ : -INFINITY;
-        float mx0 = fmaxf(x0, x2), mx1 = fmaxf(x1, x3);
-#pragma unroll
-        for (int off = 4; off < 32; off <<= 1) {
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-        }
-        const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-        const float al0 = exp2f(m0 - n0), al1 = exp2f(m1 - n1);
-        const float p0 = exp2f(x0 - n0), p1 = exp2f(x1 - n1), p2 = exp2f(x2 - n0), p3 = exp2f(x3 - n1);
-        l0 = l0 * al0 + p0 + p2;
-        l1 = l1 * al1 + p1 + p3;
-        m0 = n0;
-        m1 = n1;
-        const float wa = va ? norm(nv[g]) * isn : 0.0f, wb = vb ? norm(nv[g + 8]) * isn : 0.0f;
-        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0 * wa, p1 * wa));
-        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2 * wb, p3 * wb));
-        const __half *vp = vt + ((lane & 7) + (lane >> 4) * 8) * C::LD + ((lane >> 3) & 1) * 8;
-#pragma unroll
-        for (int mt = 0; mt < KS; mt++) {
-            o[mt][0] *= al0;
-            o[mt][1] *= al1;
-            o[mt][2] *= al0;
-            o[mt][3] *= al1;
-            uint32_t v4[4];
-            tn_cu_ldsm_x4_trans(v4, vp + mt * 16);
-            tn_cu_mma16816(o[mt], v4, pb0, pb1);
-        }
+        const float ka = va ? norm(nk[g]) * isn : 0.0f, kb = vb ? norm(nk[g + 8]) * isn : 0.0f;
+        const float x[4] = {va ? s[0] * ka : -INFINITY, va ? s[1] * ka : -INFINITY, vb ? s[2] * kb : -INFINITY,
+                            vb ? s[3] * kb : -INFINITY};
+        w.accumulate(x, va ? norm(nv[g]) * isn : 0.0f, vb ? norm(nv[g + 8]) * isn : 0.0f, vt);
         __syncwarp(); /* the decoded tiles are rewritten by the next tile */
     }
     tn_cu_cp_async_wait<0>();
-#pragma unroll
-    for (int off = 4; off < 32; off <<= 1) {
-        l0 += __shfl_xor_sync(0xffffffffu, l0, off);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, off);
-    }
     __syncthreads(); /* every warp is done with its ring: it now holds the warps' outputs */
     float *wacc = (float *)smem; /* [TD_W][TD_MAXG * D] */
-    const int ha = 2 * t4, hb = 2 * t4 + 1;
-    constexpr float LN2 = 0.6931471805599453f;
-    if (g == 0) {
-        if (ha < GB) wm[warp][ha] = m0 * LN2, wl[warp][ha] = l0;
-        if (hb < GB) wm[warp][hb] = m1 * LN2, wl[warp][hb] = l1;
-    }
-    float *wa_ = wacc + warp * TD_MAXG * D;
-#pragma unroll
-    for (int mt = 0; mt < KS; mt++) {
-        if (ha < GB) {
-            wa_[ha * D + mt * 16 + g] = o[mt][0];
-            wa_[ha * D + mt * 16 + g + 8] = o[mt][2];
-        }
-        if (hb < GB) {
-            wa_[hb * D + mt * 16 + g] = o[mt][1];
-            wa_[hb * D + mt * 16 + g + 8] = o[mt][3];
-        }
-    }
+    w.store(GB, wm[warp], wl[warp], wacc + warp * TD_MAXG * D);
     __syncthreads();
     td_finish<D, TD_MAXG>(a, &wm[0][0], &wl[0][0], wacc, qs, GB, h0, split, t);
 }
