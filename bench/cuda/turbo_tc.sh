@@ -1,0 +1,27 @@
+#!/bin/bash
+# The TurboQuant tensor-core decode kernel (TERN_CUDA_TURBO_TC=1, src/cuda/cuda_turbo_tc.cu)
+# against the current turbo kernel and the f16 cache (GPU machine, repository root,
+# build-cuda-dev/ carried; run bench/cuda/run_device.sh tests first: test_cuda_turbo and
+# test_cuda_kv_turbo check the kernel). Llama-3-8B shape Q4_K_M, tg64 at depth 8192 and 32768;
+# the turbo kernels take the f32 kernel's split rule (128 cells per split, at most 128 splits),
+# so cells per split are swept too (CELLS; 1024-2048 give one wave of blocks at these depths).
+#   CELLS="128 1024 2048" bench/cuda/turbo_tc.sh
+. bench/cuda/lib.sh
+unpack
+copy_bw
+F=/tmp/llama3-8b-Q4_K_M.gguf
+gen llama3-8b Q4_K_M
+D=${DEPTHS:-8192,32768}
+bench f16 $F -p 0 -n 64 -d $D -r 2
+bench turbo3 $F -p 0 -n 64 -d $D -r 2 -ctk turbo3 -ctv turbo3
+export TERN_CUDA_TURBO_TC=1
+for sc in ${CELLS:-128 1024 2048}; do
+    export TERN_CUDA_SPLIT_CELLS=$sc
+    bench turbo3-tc-$sc $F -p 0 -n 64 -d $D -r 2 -ctk turbo3 -ctv turbo3
+done
+unset TERN_CUDA_SPLIT_CELLS
+bench turbo4-tc $F -p 0 -n 64 -d 32768 -r 2 -ctk turbo4 -ctv turbo4
+unset TERN_CUDA_TURBO_TC
+pack_raw
+echo "================ summary"
+cat "$SUM"
