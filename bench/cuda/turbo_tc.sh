@@ -3,9 +3,10 @@
 # against the current turbo kernel and the f16 cache (GPU machine, repository root,
 # build-cuda-dev/ carried; run bench/cuda/run_device.sh tests first: test_cuda_turbo and
 # test_cuda_kv_turbo check the kernel). Llama-3-8B shape Q4_K_M, tg64 at depth 8192 and 32768;
-# the turbo kernels take the f32 kernel's split rule (128 cells per split, at most 128 splits),
-# so cells per split are swept too (CELLS; 1024-2048 give one wave of blocks at these depths).
-#   CELLS="128 1024 2048" bench/cuda/turbo_tc.sh
+# with TERN_CUDA_TURBO_TC=1 the splits follow the f16 tensor-core kernel's one-wave rule (CELLS
+# entry 0) unless TERN_CUDA_SPLIT_CELLS sets cells per split (the other CELLS entries; the
+# current turbo kernel uses 128).
+#   CELLS="0 128 1024 2048" bench/cuda/turbo_tc.sh
 . bench/cuda/lib.sh
 unpack
 copy_bw
@@ -15,7 +16,7 @@ D=${DEPTHS:-8192,32768}
 bench f16 $F -p 0 -n 64 -d $D -r 2
 bench turbo3 $F -p 0 -n 64 -d $D -r 2 -ctk turbo3 -ctv turbo3
 export TERN_CUDA_TURBO_TC=1
-for sc in ${CELLS:-128 1024 2048}; do
+for sc in ${CELLS:-0 128 1024 2048}; do
     export TERN_CUDA_SPLIT_CELLS=$sc
     bench turbo3-tc-$sc $F -p 0 -n 64 -d $D -r 2 -ctk turbo3 -ctv turbo3
 done

@@ -574,8 +574,9 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
  * H200, Llama-3-8B shape, 2 blocks per SM: one wave of 256 blocks beat two or four waves of
  * shorter blocks by 4-16 % at depth 8192-32768 and half a wave by 7 %), but no fewer than 256
  * cells per split; at depth 2048 it was as fast as the f32 kernel, below it was not measured.
- * Others: the f32 kernel with about split_cells cells per split. Split counts are powers of two
- * (a new graph each time the count changes), at most max_split. */
+ * TurboQuant caches with TERN_CUDA_TURBO_TC=1 take the same one-wave rule for their tensor-core
+ * kernel (not yet measured). Others: the f32 kernel with about split_cells cells per split. Split
+ * counts are powers of two (a new graph each time the count changes), at most max_split. */
 void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int *n_split, bool *tc) {
     *n_split = 1;
     *tc = false;
@@ -583,13 +584,20 @@ void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int 
     *tc = ex->attn_tc && tn_cu_attn_tc_supported(a) &&
           (ex->attn_tc == 2 || ex->n_kv > (ex->tc_from > ex->one_split ? ex->tc_from : ex->one_split));
     if (ex->n_kv <= ex->one_split && !*tc) return;
-    int cells = *tc ? ex->tc_split_cells : ex->split_cells, most = ex->max_split;
-    if (*tc && !cells) {
+    /* resident blocks of a tensor-core kernel (f16 or, when turned on, TurboQuant): one wave */
+    int slots = 0;
+    if (*tc) {
         const int hs = a->head_dim == 32 ? 0 : a->head_dim == 64 ? 1 : a->head_dim == 128 ? 2 : 3;
         if (!ex->tc_slots[hs]) ex->tc_slots[hs] = tn_cu_attn_tc_slots(ex, a);
+        slots = ex->tc_slots[hs];
+    } else if (a->turbo) {
+        slots = tn_cu_turbo_tc_slots(ex, a, n_tokens);
+    }
+    int cells = slots ? ex->tc_split_cells : ex->split_cells, most = ex->max_split;
+    if (slots && !cells) {
         const int64_t groups = (int64_t)a->n_head_kv * n_tokens;
         most = 1;
-        while (most < ex->max_split && groups * most * 2 <= ex->tc_slots[hs]) most *= 2;
+        while (most < ex->max_split && groups * most * 2 <= slots) most *= 2;
         cells = 256;
     }
     while (*n_split < most && ex->n_kv > *n_split * cells) *n_split *= 2;

@@ -76,6 +76,8 @@ int tn_cuda_turbo_decode_launch(const tn_cuda_turbo_attn *a, void *stream);
  * 8 query heads per KV head, <= 8 tokens); used when a->use_tc is set. */
 int tn_cuda_turbo_tc_ok(const tn_cuda_turbo_attn *a);
 int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream);
+/* Blocks of that kernel the device holds at once for this shape (0: it does not apply). */
+int tn_cuda_turbo_tc_slots(const tn_cuda_turbo_attn *a, int device);
 
 /* Test wrappers on host memory: copy in, run, copy out, synchronize. a->k/v/q/pos/seq/cell_pos/
  * cell_seq point to host memory of n_kv rows / n_tokens entries; out is host memory. */

@@ -168,6 +168,16 @@ template <int D, int BITS> int tt_launch(const tn_cuda_turbo_attn *a, const tq_c
     return 0;
 }
 
+template <int D, int BITS> int tt_slots(int device) {
+    constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
+    int n_sm = 0, per_sm = 0;
+    if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tq_dec_tc<D, BITS>, TD_T, smem) != cudaSuccess)
+        return 0;
+    return n_sm * per_sm;
+}
+
 template <int D> int tt_launch_bits(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc, cudaStream_t st) {
     switch (kc.bits) {
     case 2: return tt_launch<D, 2>(a, kc, vc, st);
@@ -195,4 +205,11 @@ extern "C" int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream
         return tn_set_error("CUDA TurboQuant tensor-core attention: unsupported shape");
     cudaStream_t st = (cudaStream_t)stream;
     return a->head_dim == 64 ? tt_launch_bits<64>(a, kc, vc, st) : tt_launch_bits<128>(a, kc, vc, st);
+}
+
+extern "C" int tn_cuda_turbo_tc_slots(const tn_cuda_turbo_attn *a, int device) {
+    if (!tn_cuda_turbo_tc_ok(a)) return 0;
+    const int bits = tn_kv_turbo_bits(a->type_k);
+    if (a->head_dim == 64) return bits == 2 ? tt_slots<64, 2>(device) : bits == 3 ? tt_slots<64, 3>(device) : tt_slots<64, 4>(device);
+    return bits == 2 ? tt_slots<128, 2>(device) : bits == 3 ? tt_slots<128, 3>(device) : tt_slots<128, 4>(device);
 }
