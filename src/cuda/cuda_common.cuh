@@ -236,8 +236,10 @@ void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int 
 bool tn_cu_attn_supported(const tn_cu_attn *a);
 /* Floats of ex->part an attention launch needs. */
 size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split);
-/* Whether the tensor-core prefill kernel handles this shape (else the decode kernel is used). */
+/* cuda_attn_prefill.cu: whether the tensor-core prefill kernel handles this shape (else the
+ * decode kernels are used), and its launch. */
 bool tn_cu_attn_use_prefill(const tn_cu_attn *a, int32_t n_tokens);
+void tn_cu_attn_prefill(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens);
 
 /* cuda_attn_turbo.cu: the same two steps for TurboQuant caches (a->turbo). The store runs after
  * tn_cu_rope_store (which leaves such a cache alone); decode attention reads the compressed
