@@ -9,6 +9,8 @@
  *  - poison: every activation/KV buffer filled with NaN at allocation must not leak into results;
  *  - two sequences interleaved in one cache give each one's own logits;
  *  - sampling with candidates chosen on the GPU (tn_sample) == the host sampler on the full row.
+ * Synthetic models: a wide FFN (staged activations) and head size 256 (the tensor-core decode
+ * attention forced on, against the f32 kernel).
  * The host-only layout self-test runs whenever the build has CUDA, GPU or not.
  * TN_TEST_CUDA_QUICK=1 limits the model list to two files (for compute-sanitizer runs). */
 #include <math.h>
@@ -553,6 +555,52 @@ static void check_sampling(void) {
     unlink(path);
 }
 
+/* Head size 256 (Gemma-like; no bundled model has it): a random bf16 model, the decode step at a
+ * 300-token context on the tensor-core kernel (forced: TERN_CUDA_ATTN_TC=2; by default such models
+ * keep the f32 kernel until this check has passed on a GPU) vs the f32 kernel. bf16 weights keep
+ * activations in f32 (no int8 rounding flips), so the two kernels differ by f16 rounding of the
+ * probabilities only: bound 1e-3 of the largest |logit| (the bf16 tiny models' 600-token step
+ * differs by ~1e-5 of it between the kernels). */
+static void check_head256(void) {
+    static const tn_synth_shape h256 = {"head-256", "llama", "30M", 512, 1024, 2, 1024, 4, 2, 256,
+                                        2048, 10000.0f, 1e-5f, false, false};
+    char path[256];
+    if (write_synth(&h256, "bf16", 0.05f, path, sizeof path)) return;
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *mg = tn_model_load(path, &gp);
+    CHECK(mg != NULL, "load %s: %s", path, tn_last_error());
+    int32_t toks[300];
+    for (int i = 0; i < 300; i++) toks[i] = 3 + (i * 37) % 500;
+    float *out[2] = {NULL, NULL};
+    for (int k = 0; mg && k < 2; k++) {
+        setenv("TERN_CUDA_ATTN_TC", k ? "2" : "0", 1);
+        tn_ctx *c = new_ctx(mg, 512, 512, 1);
+        unsetenv("TERN_CUDA_ATTN_TC");
+        tn_batch pb = {.n_tokens = 299, .token = toks}, one = {.n_tokens = 1, .token = &toks[299]};
+        if (c && tn_decode(c, &pb) == 0 && tn_decode(c, &one) == 0) {
+            out[k] = malloc(sizeof(float) * 512);
+            memcpy(out[k], tn_get_logits(c, -1), sizeof(float) * 512);
+        } else {
+            CHECK(0, "head-256 decode (%s kernel): %s", k ? "tensor-core" : "f32", tn_last_error());
+        }
+        tn_ctx_free(c);
+    }
+    if (out[0] && out[1]) {
+        double scale = 0;
+        for (int i = 0; i < 512; i++) scale = fmax(scale, fabs(out[0][i]));
+        const double e = max_diff(out[1], out[0], 512);
+        printf("test_cuda: head size 256, 300-token step: tensor-core vs f32 kernel max|d| %.3g (bound %.3g)\n", e,
+               1e-3 * scale);
+        CHECK(scale > 0 && e <= 1e-3 * scale, "head 256: tensor-core vs f32 decode attention differ by %.4g (max|logit| %.4g)",
+              e, scale);
+    }
+    free(out[0]);
+    free(out[1]);
+    tn_model_free(mg);
+    remove(path);
+}
+
 #endif
 
 int main(void) {
@@ -583,6 +631,7 @@ int main(void) {
     }
     check_wide("q4_0");
     check_wide("Q4_K_M");
+    check_head256();
     check_unsupported();
     return tn_test_done("test_cuda");
 #endif

@@ -351,7 +351,7 @@ void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int 
     *n_split = 1;
     *tc = false;
     if (tn_cu_attn_use_prefill(a, n_tokens)) return;
-    *tc = ex->attn_tc && tn_cu_attn_tc_supported(a) &&
+    *tc = ex->attn_tc && tn_cu_attn_tc_supported(a, ex->attn_tc == 2) &&
           (ex->attn_tc == 2 || ex->n_kv > (ex->tc_from > ex->one_split ? ex->tc_from : ex->one_split));
     if (ex->n_kv <= ex->one_split && !*tc) return;
     /* resident blocks of a tensor-core kernel (f16 or, when turned on, TurboQuant): one wave */

@@ -157,8 +157,8 @@ __device__ void tn_cu_dec_finish(const tn_cu_dec_args &d, const tn_cu_attn &a, c
 }
 
 /* The tensor-core decode kernel (cuda_attn_tc.cu): f16 K and V, head size a multiple of 16 up
- * to 128 (256 compiles, not yet run on a GPU: not enabled), at most 8 query heads per KV head. */
-bool tn_cu_attn_tc_supported(const tn_cu_attn *a);
+ * to 128 (256 only when forced: not yet run on a GPU), at most 8 query heads per KV head. */
+bool tn_cu_attn_tc_supported(const tn_cu_attn *a, bool forced);
 void tn_cu_attn_dec_tc(tn_cu_exec *ex, const tn_cu_dec_args &d, const tn_cu_attn *a, int32_t n_tokens);
 /* Blocks of that kernel the device holds at once (SMs x blocks per SM; 0 on error). */
 int tn_cu_attn_tc_slots(const tn_cu_exec *ex, const tn_cu_attn *a);
