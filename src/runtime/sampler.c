@@ -178,11 +178,11 @@ static int32_t draw(tn_sampler *s, cand *c, int32_t n) {
     return c[n - 1].id;
 }
 
-int32_t tn_sampler_sample(tn_sampler *s, const float *logits) {
+/* The whole chain on a full logits row, with the penalised ids already found. */
+static int32_t sample_row(tn_sampler *s, const float *logits, const int32_t *pen, int32_t n_pen) {
     cand *c = s->cands;
     int32_t n = s->n_vocab;
     for (int32_t i = 0; i < n; i++) c[i] = (cand){i, logits[i], 0};
-    int32_t *pen = s->recent + s->p.repeat_last_n, n_pen = penalised(s, pen); /* see tn_sampler_new */
     for (int32_t j = 0; j < n_pen; j++) {
         cand *t = &c[pen[j]];
         t->logit = t->logit > 0 ? t->logit / s->p.repeat_penalty : t->logit * s->p.repeat_penalty;
@@ -198,6 +198,11 @@ int32_t tn_sampler_sample(tn_sampler *s, const float *logits) {
     return draw(s, c, n);
 }
 
+int32_t tn_sampler_sample(tn_sampler *s, const float *logits) {
+    int32_t *pen = s->recent + s->p.repeat_last_n; /* see tn_sampler_new */
+    return sample_row(s, logits, pen, penalised(s, pen));
+}
+
 int32_t tn_sample(tn_sampler *s, tn_ctx *ctx, int32_t i) {
     const int32_t n_out = tn_n_outputs(ctx);
     if (i < -n_out || i >= n_out) {
@@ -207,8 +212,8 @@ int32_t tn_sample(tn_sampler *s, tn_ctx *ctx, int32_t i) {
     /* greedy: the argmax (ties: lowest id, as the loop above); else the top_k candidates */
     const bool greedy = s->p.temp <= 0;
     const int32_t k = greedy ? 1 : (s->p.top_k > 0 && s->p.top_k < s->n_vocab ? s->p.top_k : 0);
+    int32_t *pen = s->recent + s->p.repeat_last_n, n_pen = penalised(s, pen);
     if (k > 0) {
-        int32_t *pen = s->recent + s->p.repeat_last_n, n_pen = penalised(s, pen);
         int32_t ids[TN_TOP_K_MAX];
         float vals[TN_TOP_K_MAX];
         const int rc = tn_ctx_top_k(ctx, i, k, pen, n_pen, s->p.repeat_penalty, ids, vals);
@@ -220,5 +225,5 @@ int32_t tn_sample(tn_sampler *s, tn_ctx *ctx, int32_t i) {
         }
     }
     const float *logits = tn_get_logits(ctx, i); /* NULL: the copy failed, with an error */
-    return logits ? tn_sampler_sample(s, logits) : -1;
+    return logits ? sample_row(s, logits, pen, n_pen) : -1;
 }
