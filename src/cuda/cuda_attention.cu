@@ -347,6 +347,19 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
  * TurboQuant caches with TERN_CUDA_TURBO_TC=1 take the same one-wave rule for their tensor-core
  * kernel (not yet measured). Others: the f32 kernel with about split_cells cells per split. Split
  * counts are powers of two (a new graph each time the count changes), at most max_split. */
+/* Resident blocks of the tensor-core decode kernel this layer runs on (f16: cuda_attn_tc.cu;
+ * TurboQuant, when turned on: cuda_turbo_tc.cu), 0 for none. The occupancy queries cost host
+ * time and ops are recorded every step: the answer is kept for the last layer shape asked. */
+static int tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, bool tc) {
+    if (!tc && !a->turbo) return 0;
+    const int key = (a->head_dim * 64 + a->type_k) * 64 + a->type_v;
+    if (ex->tc_slots_key != key) {
+        ex->tc_slots = tc ? tn_cu_attn_tc_slots(ex, a) : tn_cu_turbo_tc_slots(ex, a, n_tokens);
+        ex->tc_slots_key = key;
+    }
+    return ex->tc_slots;
+}
+
 void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int *n_split, bool *tc) {
     *n_split = 1;
     *tc = false;
@@ -354,15 +367,7 @@ void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int 
     *tc = ex->attn_tc && tn_cu_attn_tc_supported(a, ex->attn_tc == 2) &&
           (ex->attn_tc == 2 || ex->n_kv > (ex->tc_from > ex->one_split ? ex->tc_from : ex->one_split));
     if (ex->n_kv <= ex->one_split && !*tc) return;
-    /* resident blocks of a tensor-core kernel (f16 or, when turned on, TurboQuant): one wave */
-    int slots = 0;
-    if (*tc) {
-        const int hs = a->head_dim == 32 ? 0 : a->head_dim == 64 ? 1 : a->head_dim == 128 ? 2 : 3;
-        if (!ex->tc_slots[hs]) ex->tc_slots[hs] = tn_cu_attn_tc_slots(ex, a);
-        slots = ex->tc_slots[hs];
-    } else if (a->turbo) {
-        slots = tn_cu_turbo_tc_slots(ex, a, n_tokens);
-    }
+    const int slots = tc_slots(ex, a, n_tokens, *tc);
     int cells = slots ? ex->tc_split_cells : ex->split_cells, most = ex->max_split;
     if (slots && !cells) {
         const int64_t groups = (int64_t)a->n_head_kv * n_tokens;

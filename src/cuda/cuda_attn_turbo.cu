@@ -66,13 +66,8 @@ static tn_cuda_turbo_attn turbo_args(tn_cu_exec *ex, float *out, const float *q,
 
 int tn_cu_turbo_tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens) {
     if (!ex->turbo_tc || turbo_prefill_f16(a, n_tokens)) return 0;
-    const int key = a->head_dim * 64 + a->type_k * 4 + (a->type_k == a->type_v);
-    if (ex->turbo_tc_key != key) {
-        tn_cuda_turbo_attn t = turbo_args(ex, NULL, NULL, a, n_tokens, 1);
-        ex->turbo_tc_slots = tn_cuda_turbo_tc_slots(&t, ex->device);
-        ex->turbo_tc_key = key;
-    }
-    return ex->turbo_tc_slots;
+    const tn_cuda_turbo_attn t = turbo_args(ex, NULL, NULL, a, n_tokens, 1);
+    return tn_cuda_turbo_tc_slots(&t, ex->device);
 }
 
 size_t tn_cu_turbo_part(const tn_cu_attn *a, int32_t n_tokens, int n_split) {

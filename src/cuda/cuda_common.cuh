@@ -119,9 +119,8 @@ typedef struct tn_cu_exec {
     int split_cells, tc_split_cells, max_split, one_split, attn_tc, tc_from;
     bool turbo_tc; /* TurboQuant decode on tensor cores (TERN_CUDA_TURBO_TC=1; not yet run on a
                       GPU, off by default) */
-    int turbo_tc_slots, turbo_tc_key; /* its resident blocks for the shape of key (0: none yet) */
-    int tc_slots[4]; /* blocks of the tensor-core kernel resident on the device at once, per head
-                        size 32, 64, 128, 256 (0: not yet asked) */
+    int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
+                                   resident at once, for the layer shape `key` (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool fuse_rope; /* decode q/k/v mat-vecs do RoPE + cache store in their epilogue instead of a
                        separate kernel (TERN_CUDA_FUSE_ROPE=0 or TERN_CUDA_STAGE=0: off) */
@@ -251,7 +250,7 @@ void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_
 /* Most KV splits of the turbo decode kernels; floats of ex->part and bytes of ex->kvh a call needs. */
 int tn_cu_turbo_max_split(void);
 /* Resident blocks of the TurboQuant tensor-core decode kernel for this layer's shape, 0 if it is
- * off or does not apply (then the turbo kernels take the f32 kernel's split rule). */
+ * off or does not apply (then the turbo kernels take the f32 kernel's split rule). Not cached. */
 int tn_cu_turbo_tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens);
 size_t tn_cu_turbo_part(const tn_cu_attn *a, int32_t n_tokens, int n_split);
 size_t tn_cu_turbo_kvh(const tn_cu_attn *a, int32_t n_tokens, int32_t n_kv);
