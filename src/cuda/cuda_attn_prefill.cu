@@ -7,22 +7,13 @@
 
 namespace {
 
-/* 8 cache elements at index i (a multiple of 8) as floats. */
-__device__ __forceinline__ void load8f(const void *cache, int type, int64_t i, float f[8]) {
-    if (type == TN_TYPE_F16) {
-        const uint4 u = *(const uint4 *)((const __half *)cache + i);
-        const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            const float2 x = __half22float2(*(const __half2 *)&w[k]);
-            f[2 * k] = x.x;
-            f[2 * k + 1] = x.y;
-        }
-    } else {
-        const float4 x = *(const float4 *)((const float *)cache + i);
-        const float4 y = *(const float4 *)((const float *)cache + i + 4);
-        f[0] = x.x, f[1] = x.y, f[2] = x.z, f[3] = x.w, f[4] = y.x, f[5] = y.y, f[6] = y.z, f[7] = y.w;
-    }
+/* 8 cache elements at index i (a multiple of 8) as f16: an f16 cache's 16 bytes as they are, an
+ * f32 cache's values rounded. */
+__device__ __forceinline__ uint4 load8h(const void *cache, int type, int64_t i) {
+    if (type == TN_TYPE_F16) return *(const uint4 *)((const __half *)cache + i);
+    const float4 x = *(const float4 *)((const float *)cache + i);
+    const float4 y = *(const float4 *)((const float *)cache + i + 4);
+    return make_uint4(tn_cu_pack_h2(x.x, x.y), tn_cu_pack_h2(x.z, x.w), tn_cu_pack_h2(y.x, y.y), tn_cu_pack_h2(y.z, y.w));
 }
 
 /* ---- tensor-core prefill attention ----
@@ -112,22 +103,8 @@ __global__ void __launch_bounds__(128) k_attn_pre(float *out, const float *q, co
             uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
             if (cpos[cell] >= 0 && cseq[cell] >= 0) {
                 const int64_t c = c0 + cell;
-                if (a.type_k == TN_TYPE_F16) {
-                    kv = *(const uint4 *)((const __half *)a.k + c * a.n_embd_k + kvh * HD + ch * 8);
-                } else {
-                    float f[8];
-                    load8f(a.k, a.type_k, c * a.n_embd_k + kvh * HD + ch * 8, f);
-                    kv = make_uint4(tn_cu_pack_h2(f[0], f[1]), tn_cu_pack_h2(f[2], f[3]), tn_cu_pack_h2(f[4], f[5]),
-                                    tn_cu_pack_h2(f[6], f[7]));
-                }
-                if (a.type_v == TN_TYPE_F16) {
-                    vv = *(const uint4 *)((const __half *)a.v + c * a.n_embd_v + kvh * HD + ch * 8);
-                } else {
-                    float f[8];
-                    load8f(a.v, a.type_v, c * a.n_embd_v + kvh * HD + ch * 8, f);
-                    vv = make_uint4(tn_cu_pack_h2(f[0], f[1]), tn_cu_pack_h2(f[2], f[3]), tn_cu_pack_h2(f[4], f[5]),
-                                    tn_cu_pack_h2(f[6], f[7]));
-                }
+                kv = load8h(a.k, a.type_k, c * a.n_embd_k + kvh * HD + ch * 8);
+                vv = load8h(a.v, a.type_v, c * a.n_embd_v + kvh * HD + ch * 8);
             }
             *(uint4 *)(Ks + cell * LD + ch * 8) = kv;
             *(uint4 *)(Vs + cell * LD + ch * 8) = vv;
