@@ -431,17 +431,22 @@ static void check_unsupported(void) {
     CHECK(m == NULL && strstr(e, "partial GPU offload"), "-ngl 1 must fail the load: %s", m ? "loaded" : e);
     tn_model_free(m);
 }
-/* Writes a random-weight model of the shape to /tmp (path: its name); -1 after a failed check. */
-static int write_synth(const tn_synth_shape *shape, const char *wtype, float std, char *path, size_t cap) {
+/* A random-weight model of the shape, written to /tmp (path: its name) and loaded on the GPU;
+ * NULL after a failed check. */
+static tn_model *gpu_synth(const tn_synth_shape *shape, const char *wtype, float std, char *path, size_t cap) {
     tn_synth_params sp = tn_synth_default_params();
     sp.shape = shape;
     sp.std = std;
     snprintf(path, cap, "/tmp/tern-test-cuda-%s-%d-%s.gguf", shape->name, (int)getpid(), wtype);
     if (tn_synth_wtype_parse(wtype, &sp.wtype) != 0 || tn_synth_write(&sp, path) != 0) {
         CHECK(0, "synthetic %s %s: %s", shape->name, wtype, tn_last_error());
-        return -1;
+        return NULL;
     }
-    return 0;
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *m = tn_model_load(path, &gp);
+    CHECK(m != NULL, "load %s on the GPU: %s", path, tn_last_error());
+    return m;
 }
 
 /* Wide FFN (n_ff 16384: the down projection takes several batches of loads per warp and stages
@@ -455,11 +460,8 @@ static void check_wide(const char *wtype) {
     static const tn_synth_shape wide = {"wide-ffn", "llama", "30M", 512, 256, 2, 16384, 4, 2, 64,
                                         2048, 10000.0f, 1e-5f, false, false};
     char path[256];
-    if (write_synth(&wide, wtype, 0.05f, path, sizeof path)) return;
-    tn_model_params gp = tn_model_default_params();
-    gp.n_gpu_layers = 99;
-    tn_model *mg = tn_model_load(path, &gp), *mc = tn_model_load(path, NULL);
-    CHECK(mg && mc, "load %s: %s", path, tn_last_error());
+    tn_model *mg = gpu_synth(&wide, wtype, 0.05f, path, sizeof path), *mc = mg ? tn_model_load(path, NULL) : NULL;
+    CHECK(!mg || mc, "load %s on the CPU: %s", path, tn_last_error());
     if (mg && mc) {
         int32_t toks[16];
         for (int i = 0; i < 16; i++) toks[i] = 3 + (i * 37) % 500;
@@ -511,11 +513,7 @@ static void check_sampling(void) {
     static const tn_synth_shape big = {"big-vocab", "llama", "10M", 50000, 128, 1, 256, 2, 1, 64,
                                        256, 10000.0f, 1e-5f, false, false};
     char path[256];
-    if (write_synth(&big, "q8_0", 0.5f, path, sizeof path)) return;
-    tn_model_params gp = tn_model_default_params();
-    gp.n_gpu_layers = 99;
-    tn_model *m = tn_model_load(path, &gp);
-    CHECK(m != NULL, "load %s: %s", path, tn_last_error());
+    tn_model *m = gpu_synth(&big, "q8_0", 0.5f, path, sizeof path);
     tn_sampler_params cfg[5];
     for (int i = 0; i < 5; i++) cfg[i] = tn_sampler_default_params();
     cfg[0].temp = 0;                                          /* greedy */
@@ -565,11 +563,7 @@ static void check_head256(void) {
     static const tn_synth_shape h256 = {"head-256", "llama", "30M", 512, 1024, 2, 1024, 4, 2, 256,
                                         2048, 10000.0f, 1e-5f, false, false};
     char path[256];
-    if (write_synth(&h256, "bf16", 0.05f, path, sizeof path)) return;
-    tn_model_params gp = tn_model_default_params();
-    gp.n_gpu_layers = 99;
-    tn_model *mg = tn_model_load(path, &gp);
-    CHECK(mg != NULL, "load %s: %s", path, tn_last_error());
+    tn_model *mg = gpu_synth(&h256, "bf16", 0.05f, path, sizeof path);
     int32_t toks[300];
     for (int i = 0; i < 300; i++) toks[i] = 3 + (i * 37) % 500;
     float *out[2] = {NULL, NULL};
@@ -598,7 +592,7 @@ static void check_head256(void) {
     free(out[0]);
     free(out[1]);
     tn_model_free(mg);
-    remove(path);
+    unlink(path);
 }
 
 #endif
