@@ -31,6 +31,11 @@ static void fill_rows(float *x, int rows, int n, uint64_t *s) {
 
 int tkv_case_init(tkv_case *c, int type_k, int type_v, int head_dim, int n_head, int n_head_kv,
                   int n_kv, int n_tokens, uint64_t seed) {
+    return tkv_case_init_scaled(c, type_k, type_v, head_dim, n_head, n_head_kv, n_kv, n_tokens, seed, 1.0f, 1.0f);
+}
+
+int tkv_case_init_scaled(tkv_case *c, int type_k, int type_v, int head_dim, int n_head, int n_head_kv,
+                         int n_kv, int n_tokens, uint64_t seed, float q_scale, float v_scale) {
     memset(c, 0, sizeof *c);
     if (tn_kv_type_check(type_k, head_dim) || tn_kv_type_check(type_v, head_dim)) return -1;
     c->head_dim = head_dim;
@@ -65,6 +70,8 @@ int tkv_case_init(tkv_case *c, int type_k, int type_v, int head_dim, int n_head,
     fill_rows(c->q, n_tokens * n_head, head_dim, &s);
     fill_rows(c->k, n_kv * n_head_kv, head_dim, &s);
     fill_rows(c->v, n_kv * n_head_kv, head_dim, &s);
+    for (int64_t i = 0; i < n_tokens * qd; i++) c->q[i] *= q_scale;
+    for (int64_t i = 0; i < n_kv * kd; i++) c->v[i] *= v_scale;
     for (int i = 0; i < n_kv; i++) {
         c->cell_pos[i] = i;
         c->cell_seq[i] = i % 5 == 4 ? 1 : 0;

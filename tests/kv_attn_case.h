@@ -25,6 +25,10 @@ typedef struct tkv_case {
 /* 0, or -1 with tn_last_error() set (e.g. a type that cannot hold the head size). */
 int tkv_case_init(tkv_case *c, int type_k, int type_v, int head_dim, int n_head, int n_head_kv,
                   int n_kv, int n_tokens, uint64_t seed);
+/* The same with the queries times q_scale (sharper attention) and the values times v_scale
+ * (real models' V rows are far from unit size). */
+int tkv_case_init_scaled(tkv_case *c, int type_k, int type_v, int head_dim, int n_head, int n_head_kv,
+                         int n_kv, int n_tokens, uint64_t seed, float q_scale, float v_scale);
 void tkv_case_free(tkv_case *c);
 /* The CPU backend's attention op over the case's caches: out[n_tokens][n_head * head_dim]. */
 int tkv_attention_cpu(const tkv_case *c, float *out, int n_threads);

@@ -181,6 +181,73 @@ static void check_attention(void) {
     printf("  attention on tensor cores: %d cases, worst relative error GPU vs CPU %.3g (bound 2e-3)\n", n_tc, worst_tc);
     CHECK(n_tc == 2 * 3 * 3, "tensor-core cases: %d (2 head sizes x 3 types x 3 one-token runs)", n_tc);
 }
+
+/* Magnitudes like a real model's: sharp attention (q x 4) over small V rows (x 1e-3). The
+ * tensor-core kernel once scaled the f16 probabilities by the V norms, which underflowed. */
+static void check_attention_scaled(void) {
+    static const int types[] = {TN_KV_TURBO3, TN_KV_TURBO4};
+    double worst = 0, worst_tc = 0;
+    for (int d = 64; d <= 128; d *= 2)
+        for (int ti = 0; ti < 2; ti++)
+            for (int n_split = 1; n_split <= 4; n_split *= 4) {
+                tkv_case c;
+                if (tkv_case_init_scaled(&c, types[ti], types[ti], d, 8, 4, 300, 1, 700 + (uint64_t)(d + ti), 4.0f,
+                                         1e-3f)) {
+                    CHECK(0, "case: %s", tn_last_error());
+                    continue;
+                }
+                const size_t n = (size_t)8 * d;
+                float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
+                tkv_attention_cpu(&c, cpu, 2);
+                tn_cuda_turbo_attn a = {.n_head = 8, .n_head_kv = 4, .head_dim = d, .type_k = types[ti],
+                                        .type_v = types[ti], .rot_seed = c.kv.rot_seed, .scale = c.ap.scale,
+                                        .k = c.kv.k, .v = c.kv.v, .q = c.q, .out = gpu, .n_tokens = 1,
+                                        .pos = c.pos, .seq = c.seq, .n_kv = c.n_kv, .cell_pos = c.cell_pos,
+                                        .cell_seq = c.cell_seq, .n_split = n_split};
+                for (int tc = 0; tc < 2; tc++) {
+                    a.use_tc = tc;
+                    memset(gpu, 0, n * sizeof(float));
+                    const int rc = tn_cuda_turbo_attention_host(&a);
+                    const double e = tkv_rel_err(gpu, cpu, n), bound = tc ? 2e-3 : 1e-4;
+                    if (tc && e > worst_tc) worst_tc = e;
+                    if (!tc && e > worst) worst = e;
+                    CHECK(rc == 0 && e <= bound, "scaled %s d=%d splits %d%s: rel err %.3g (bound %.0e): %s",
+                          tn_kv_type_name(types[ti]), d, n_split, tc ? " (tensor cores)" : "", e, bound,
+                          rc ? tn_last_error() : "");
+                }
+                free(cpu);
+                free(gpu);
+                tkv_case_free(&c);
+            }
+    /* one sequence, every cell visible, the cache growing as in decoding */
+    static const int lens[] = {1, 7, 16, 17, 33, 64, 100, 128};
+    for (int li = 0; li < 8; li++)
+        for (int d = 64; d <= 128; d *= 2) {
+            tkv_case c;
+            if (tkv_case_init(&c, TN_KV_TURBO3, TN_KV_TURBO3, d, 8, 4, lens[li], 1, 800 + (uint64_t)li)) {
+                CHECK(0, "case: %s", tn_last_error());
+                continue;
+            }
+            for (int i = 0; i < lens[li]; i++) c.cell_seq[i] = 0;
+            const size_t n = (size_t)8 * d;
+            float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
+            tkv_attention_cpu(&c, cpu, 2);
+            tn_cuda_turbo_attn a = {.n_head = 8, .n_head_kv = 4, .head_dim = d, .type_k = TN_KV_TURBO3,
+                                    .type_v = TN_KV_TURBO3, .rot_seed = c.kv.rot_seed, .scale = c.ap.scale,
+                                    .k = c.kv.k, .v = c.kv.v, .q = c.q, .out = gpu, .n_tokens = 1,
+                                    .pos = c.pos, .seq = c.seq, .n_kv = c.n_kv, .cell_pos = c.cell_pos,
+                                    .cell_seq = c.cell_seq, .n_split = 1, .use_tc = 1};
+            const int rc = tn_cuda_turbo_attention_host(&a);
+            const double e = tkv_rel_err(gpu, cpu, n);
+            if (e > worst_tc) worst_tc = e;
+            CHECK(rc == 0 && e <= 2e-3, "one sequence, %d cells, d=%d (tensor cores): rel err %.3g", lens[li], d, e);
+            free(cpu);
+            free(gpu);
+            tkv_case_free(&c);
+        }
+    printf("  attention, q x 4 and V x 1e-3 (and one sequence of 1..128 cells): worst relative error GPU vs CPU %.3g (bound 1e-4), tensor cores %.3g "
+           "(bound 2e-3)\n", worst, worst_tc);
+}
 #endif
 
 int main(void) {
@@ -196,6 +263,7 @@ int main(void) {
     check_store();
     check_dequant();
     check_attention();
+    check_attention_scaled();
     return tn_test_done("test_cuda_turbo");
 #endif
 }

@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(AD_T, 2) k_attn_dec_tc(const tn_cu_dec_args d,
         w.scores(ks, s);
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
         const float x[4] = {va ? s[0] : -INFINITY, va ? s[1] : -INFINITY, vb ? s[2] : -INFINITY, vb ? s[3] : -INFINITY};
-        w.accumulate(x, 1.0f, 1.0f, vs);
+        w.accumulate(x, vs);
         __syncwarp(); /* the stage is refilled by the next iteration's issue() */
     }
     tn_cu_cp_async_wait<0>();

@@ -76,8 +76,8 @@ template <int HD, int LD> struct tn_cu_tc_warp {
     }
 
     /* x: the tile's scores as from scores() in log2 units, -inf where a cell is not visible (some
-     * cell is); wa, wb: factors of cells g and g + 8 on their V rows (1 for f16 caches). */
-    __device__ __forceinline__ void accumulate(const float x[4], float wa, float wb, const __half *vt) {
+     * cell is); vt: the tile's V rows. */
+    __device__ __forceinline__ void accumulate(const float x[4], const __half *vt) {
         const int lane = threadIdx.x & 31;
         float mx0 = fmaxf(x[0], x[2]), mx1 = fmaxf(x[1], x[3]);
 #pragma unroll
@@ -93,8 +93,8 @@ template <int HD, int LD> struct tn_cu_tc_warp {
         m0 = n0;
         m1 = n1;
         /* P^T as the B fragment (cells 2 t4 (+1, +8, +9) x head g) */
-        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0 * wa, p1 * wa));
-        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2 * wb, p3 * wb));
+        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0, p1));
+        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2, p3));
         const __half *vp = vt + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int mt = 0; mt < KS; mt++) {

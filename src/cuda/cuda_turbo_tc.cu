@@ -1,6 +1,9 @@
 /* TurboQuant decode attention on tensor cores: the structure of the f16 kernel (cuda_attn_tc.cu)
- * on a compressed cache. NOT YET RUN ON A GPU: off unless asked for (tn_cuda_turbo_attn.use_tc,
- * TERN_CUDA_TURBO_TC=1 in the backend); test_cuda_turbo checks it against the CPU.
+ * on a compressed cache; the backend's default where it applies (tn_cuda_turbo_attn.use_tc;
+ * TERN_CUDA_TURBO_TC=0 turns it off). test_cuda_turbo checks it against the CPU. It is bound by
+ * the decoding instructions, not by memory (Nsight Compute, H200, turbo3 d32768: 43 us per layer
+ * with the cache in L2, 2 warps per scheduler issuing every 3.9 cycles; a 3- or 4-stage ring,
+ * 3 blocks per SM, was no faster).
  *
  * grid (n_head_kv, n_split, n_tokens), 128 threads: a block takes the G <= 8 query heads of one
  * KV head, rotated once into the cache's rotated domain (shared memory). Each warp streams its
@@ -9,7 +12,7 @@
  * turbo3 at head size 128 is 1.8 KB, so the ring is deep), decodes the current tile into f16
  * codebook values (two codes per table lookup: a 2^(2 bits) entry table of half2), and then runs
  * the f16 kernel's warp steps (tn_cu_tc_warp): S^T = K~ Q^T, scores times the cell's K norm /
- * sqrt(d), online softmax, O^T += V~^T P'^T with P' = P times the cell's V norm / sqrt(d). V is accumulated in
+ * sqrt(d), online softmax, O^T += V~^T P^T with each V~ row decoded times its norm / sqrt(d). V is accumulated in
  * the rotated domain and un-rotated once (td_finish; with several splits tq_merge_kernel does
  * it). Decoded values are always finite; the norms of cells a token may not see are replaced
  * by 0 (select, not multiply: a poisoned norm may be NaN). Same turbo type for K and V, head
@@ -26,10 +29,13 @@ extern "C" {
 namespace {
 
 constexpr int TT_TILE = 16;
+#ifndef TN_TT_NST
+#define TN_TT_NST 6 /* ring depth (compile-time, for A/B builds) */
+#endif
 
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8;       /* packed bytes of one head */
-    static constexpr int NST = 6;                 /* stages of packed tiles per warp */
+    static constexpr int NST = TN_TT_NST;         /* stages of packed tiles per warp */
     static constexpr int NORMS = 2 * TT_TILE * HB; /* stage offset of the norms: K codes, V codes first */
     static constexpr int META = NORMS + 2 * TT_TILE * 4;
     static constexpr int RAW = META + 2 * TT_TILE * 4; /* bytes per stage */
@@ -47,6 +53,11 @@ template <int BITS> __device__ __forceinline__ uint32_t tt_pair(const float *c, 
     else if (BITS == 2) a = i & 3, b = i >> 2;
     else a = (i & 3) | ((i >> 4) & 1) << 2, b = ((i >> 2) & 3) | ((i >> 5) & 1) << 2;
     return tn_cu_pack_h2(c[a], c[b]);
+}
+
+__device__ __forceinline__ uint32_t scale_h2(uint32_t v, __half2 s) {
+    const __half2 r = __hmul2(*(const __half2 *)&v, s);
+    return *(const uint32_t *)&r;
 }
 
 template <int D, int BITS>
@@ -110,8 +121,14 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
         const int *meta = (const int *)(st + C::META);
         const unsigned mask = w.visible(meta, ce - c0, my_seq, my_pos);
         if (!mask) continue;
-        {   /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1) */
+        const uint32_t *nk = (const uint32_t *)(st + C::NORMS), *nv = nk + TT_TILE;
+        const int hsh = (kvh & 1) * 16;
+        auto norm = [&](uint32_t x) { return __half2float(__ushort_as_half((unsigned short)(x >> hsh))); };
+        {   /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1). V rows carry their
+             * norm / sqrt(d) (0 where not visible), so that P stays a probability in f16 as in the
+             * f16 kernel: p times a small norm would fall into f16's subnormal range. */
             const int r = lane & 15, m = lane >> 4;
+            const __half2 rs = __float2half2_rn(!m ? 1.0f : (mask >> r) & 1u ? norm(nv[r]) * isn : 0.0f);
             uint32_t w[NW];
             const uint2 *src = (const uint2 *)(st + (m * TT_TILE + r) * C::HB);
 #pragma unroll
@@ -133,20 +150,18 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
                         if (BITS == 3) p[j] |= ((w[D / 16 + (k >> 2)] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
                     }
                 }
-                *(uint4 *)(dst + 8 * k) = make_uint4(tab[p[0]], tab[p[1]], tab[p[2]], tab[p[3]]);
+                *(uint4 *)(dst + 8 * k) = make_uint4(scale_h2(tab[p[0]], rs), scale_h2(tab[p[1]], rs),
+                                                     scale_h2(tab[p[2]], rs), scale_h2(tab[p[3]], rs));
             }
         }
         __syncwarp();
         float s[4];
         w.scores(kt, s);
-        const uint32_t *nk = (const uint32_t *)(st + C::NORMS), *nv = nk + TT_TILE;
-        const int hsh = (kvh & 1) * 16;
-        auto norm = [&](uint32_t x) { return __half2float(__ushort_as_half((unsigned short)(x >> hsh))); };
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
         const float ka = va ? norm(nk[g]) * isn : 0.0f, kb = vb ? norm(nk[g + 8]) * isn : 0.0f;
         const float x[4] = {va ? s[0] * ka : -INFINITY, va ? s[1] * ka : -INFINITY, vb ? s[2] * kb : -INFINITY,
                             vb ? s[3] * kb : -INFINITY};
-        w.accumulate(x, va ? norm(nv[g]) * isn : 0.0f, vb ? norm(nv[g + 8]) * isn : 0.0f, vt);
+        w.accumulate(x, vt);
         __syncwarp(); /* the decoded tiles are rewritten by the next tile */
     }
     tn_cu_cp_async_wait<0>();
