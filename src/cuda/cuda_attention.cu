@@ -344,11 +344,11 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
  * H200, Llama-3-8B shape, 2 blocks per SM: one wave of 256 blocks beat two or four waves of
  * shorter blocks by 4-16 % at depth 8192-32768 and half a wave by 7 %), but no fewer than 256
  * cells per split; at depth 2048 it was as fast as the f32 kernel, below it was not measured.
- * TurboQuant caches with TERN_CUDA_TURBO_TC=1 take the same one-wave rule for their tensor-core
- * kernel (not yet measured). Others: the f32 kernel with about split_cells cells per split. Split
+ * TurboQuant caches take the same one-wave rule for their tensor-core kernel (H200, turbo3,
+ * d32768: as fast as 1024 cells per split, 2026-12-02d record). Others: the f32 kernel with about split_cells cells per split. Split
  * counts are powers of two (a new graph each time the count changes), at most max_split. */
 /* Resident blocks of the tensor-core decode kernel this layer runs on (f16: cuda_attn_tc.cu;
- * TurboQuant, when turned on: cuda_turbo_tc.cu), 0 for none. The occupancy queries cost host
+ * TurboQuant: cuda_turbo_tc.cu), 0 for none. The occupancy queries cost host
  * time and ops are recorded every step: the answer is kept for the last layer shape asked. */
 static int tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, bool tc) {
     if (!tc && !a->turbo) return 0;

@@ -201,7 +201,7 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *tf = getenv("TERN_CUDA_TC_FROM");
     ex->tc_from = tf && atoi(tf) >= 0 ? atoi(tf) : 1024;
     const char *ttc = getenv("TERN_CUDA_TURBO_TC");
-    ex->turbo_tc = ttc && *ttc && strcmp(ttc, "0") != 0;
+    ex->turbo_tc = !(ttc && strcmp(ttc, "0") == 0);
     const char *stg = getenv("TERN_CUDA_STAGE");
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
     const char *fr = getenv("TERN_CUDA_FUSE_ROPE");

@@ -117,8 +117,8 @@ typedef struct tn_cu_exec {
      * tensor-core kernel, 1 for caches of more than tc_from cells (TERN_CUDA_TC_FROM), 2 for
      * every decode step (TERN_CUDA_ATTN_TC) */
     int split_cells, tc_split_cells, max_split, one_split, attn_tc, tc_from;
-    bool turbo_tc; /* TurboQuant decode on tensor cores (TERN_CUDA_TURBO_TC=1; not yet run on a
-                      GPU, off by default) */
+    bool turbo_tc; /* TurboQuant decode on tensor cores where that kernel applies (default;
+                      TERN_CUDA_TURBO_TC=0: the f32 kernel) */
     int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
                                    resident at once, for the layer shape `key` (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */

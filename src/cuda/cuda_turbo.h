@@ -33,7 +33,7 @@ typedef struct tn_cuda_turbo_attn {
     int32_t n_split;                    /* KV splits (1 = none; decode uses 2 .. 128) */
     float *part; /* scratch of tn_cuda_turbo_scratch() floats when n_split > 1 */
     int32_t use_tc; /* 1: decode on the tensor-core kernel where it applies (cuda_turbo_tc.cu;
-                       not yet run on a GPU, hence off by default) */
+                       the backend sets it unless TERN_CUDA_TURBO_TC=0) */
 } tn_cuda_turbo_attn;
 
 /* Writing K and V of a batch into the cache (after RoPE); device pointers. */
