@@ -157,7 +157,8 @@ __device__ void tn_cu_dec_finish(const tn_cu_dec_args &d, const tn_cu_attn &a, c
 }
 
 /* The tensor-core decode kernel (cuda_attn_tc.cu): f16 K and V, head size a multiple of 16 up
- * to 128 (256 only when forced: not yet run on a GPU), at most 8 query heads per KV head. */
+ * to 128 (256 only when forced: correct on the H200, test_cuda's head-256 check, but its speed
+ * against the f32 kernel is not measured), at most 8 query heads per KV head. */
 bool tn_cu_attn_tc_supported(const tn_cu_attn *a, bool forced);
 void tn_cu_attn_dec_tc(tn_cu_exec *ex, const tn_cu_dec_args &d, const tn_cu_attn *a, int32_t n_tokens);
 /* Blocks of that kernel the device holds at once (SMs x blocks per SM; 0 on error). */
