@@ -2,7 +2,7 @@
 # A/B comparison in one device call (H200s differ a few % between calls, so variants are only
 # compared within one). Each variant is a stripped tern packed as build-cuda-dev/var-NAME.txz
 # (bench/cuda/pack.sh builds the current tree as bin.txz, which is variant "cur"); every variant
-# runs the same benchmarks, interleaved, REPS rounds.
+# runs the same benchmarks, interleaved, REPS rounds (TESTS=1: each variant's test_cuda_turbo first).
 #   bench/cuda/ab.sh "SHAPE:TYPE[:ARGS] ..."      e.g. "llama3-8b:q4_0 llama3-8b:Q4_K_M:-d_32768"
 # ARGS: extra tern bench arguments with '_' for spaces (default -p 0 -n 128 -r 3).
 RAW=${RAW:-/tmp/raw}
@@ -15,6 +15,15 @@ for f in $B/var-*.txz; do
     v=$(basename "$f" .txz); v=${v#var-}
     mkdir -p "$B/v-$v" && tar xJf "$f" -C "$B/v-$v" && VARS="$VARS $v"
 done
+# TESTS=1: each variant's own test_cuda_turbo first (bench/cuda/pack_variant.sh packs it)
+if [ "${TESTS:-0}" = 1 ]; then
+    for v in $VARS; do
+        t=$B/tests/test_cuda_turbo; [ "$v" = cur ] || t=$B/v-$v/tests/test_cuda_turbo
+        [ -x "$t" ] || continue
+        timeout 300 "$t" > "$RAW/test-$v.log" 2>&1
+        echo "== $v test_cuda_turbo rc=$?: $(grep -E 'tensor cores' "$RAW/test-$v.log" | tr -s ' ' | tr '\n' ' ')$(tail -1 "$RAW/test-$v.log")" >> "$SUM"
+    done
+fi
 for round in $(seq 1 ${REPS:-1}); do
     for sm in $1; do
         IFS=: read -r shape ft args <<< "$sm"

@@ -29,12 +29,28 @@ extern "C" {
 namespace {
 
 constexpr int TT_TILE = 16;
+/* Compile-time switches for A/B builds (bench/cuda/ab.sh), defaults as measured:
+ * TN_TT_NST ring depth (6; 3 and 4 were no faster, 2026-12-02d record);
+ * TN_TT_CP16=1: heads of 16-byte multiples (D=128 turbo3, turbo4, D=64 turbo2/4) are copied
+ *   with 16-byte cp.async.cg instead of 8-byte .ca (half the copy instructions, no L1 allocation;
+ *   rows must be 16-byte aligned, else the f32 kernel runs). Not yet run on a GPU.
+ * TN_TT_TABREP=1: the pair table replicated per bank (32 copies; 8 for turbo4) so that the
+ *   decode's lookups are free of bank conflicts (Nsight Compute: 29 % excess shared
+ *   wavefronts). Not yet run on a GPU. */
 #ifndef TN_TT_NST
-#define TN_TT_NST 6 /* ring depth (compile-time, for A/B builds) */
+#define TN_TT_NST 6
+#endif
+#ifndef TN_TT_CP16
+#define TN_TT_CP16 0
+#endif
+#ifndef TN_TT_TABREP
+#define TN_TT_TABREP 0
 #endif
 
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8;       /* packed bytes of one head */
+    static constexpr int CP = TN_TT_CP16 && HB % 16 == 0 ? 16 : 8; /* bytes per cp.async of codes */
+    static constexpr int REP = !TN_TT_TABREP ? 1 : BITS == 4 ? 8 : 32; /* copies of the pair table */
     static constexpr int NST = TN_TT_NST;         /* stages of packed tiles per warp */
     static constexpr int NORMS = 2 * TT_TILE * HB; /* stage offset of the norms: K codes, V codes first */
     static constexpr int META = NORMS + 2 * TT_TILE * 4;
@@ -64,10 +80,10 @@ template <int D, int BITS>
 __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc,
                                                      int GB) {
     using C = tt_cfg<D, BITS>;
-    constexpr int CPR = C::HB / 8, NW = C::HB / 4;
+    constexpr int CPR = C::HB / C::CP, NW = C::HB / 4, NCOPY = 2 * TT_TILE * CPR;
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ __align__(16) float qs[TD_MAXG * D];
-    __shared__ uint32_t tab[1 << (2 * BITS)];
+    __shared__ uint32_t tab[(1 << (2 * BITS)) * C::REP];
     __shared__ float wm[TD_W][TD_MAXG], wl[TD_W][TD_MAXG];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2;
     const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z, n_split = a.n_split;
@@ -85,13 +101,13 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
         if (i < n_tiles) {
             const int c0 = first + i * step;
             uint8_t *st = ring + (i % C::NST) * C::RAW;
-            for (int idx = lane; idx < 2 * TT_TILE * CPR; idx += 32) {
+            for (int idx = lane; idx < NCOPY; idx += 32) {
                 const int m = idx / (TT_TILE * CPR), r = idx % (TT_TILE * CPR) / CPR, ch = idx % CPR;
                 const int c = c0 + r;
                 const bool ok = c < ce;
                 const int64_t cc = ok ? c : cb;
                 const uint8_t *src = m ? vc.base + (size_t)cc * vc.row_bytes + vhead : kc.base + (size_t)cc * kc.row_bytes + khead;
-                tn_cu_cp_async<8>(st + (m * TT_TILE + r) * C::HB + ch * 8, src + ch * 8, ok);
+                tn_cu_cp_async<C::CP>(st + (m * TT_TILE + r) * C::HB + ch * C::CP, src + ch * C::CP, ok);
             }
             const int c = c0 + (lane & 15);
             const bool ok = c < ce;
@@ -104,7 +120,8 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
     };
 #pragma unroll
     for (int i = 0; i < C::NST - 1; i++) issue(i);
-    for (int i = tid; i < (1 << (2 * BITS)); i += TD_T) tab[i] = tt_pair<BITS>(kc.cb.c, i);
+    for (int i = tid; i < (1 << (2 * BITS)) * C::REP; i += TD_T) tab[i] = tt_pair<BITS>(kc.cb.c, i / C::REP);
+    const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
     for (int i = tid; i < GB * D; i += TD_T) qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
     __syncthreads();
     td_rotate(qs, GB, D, a.rot_seed, false);
@@ -150,8 +167,9 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
                         if (BITS == 3) p[j] |= ((w[D / 16 + (k >> 2)] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
                     }
                 }
-                *(uint4 *)(dst + 8 * k) = make_uint4(scale_h2(tab[p[0]], rs), scale_h2(tab[p[1]], rs),
-                                                     scale_h2(tab[p[2]], rs), scale_h2(tab[p[3]], rs));
+                *(uint4 *)(dst + 8 * k) =
+                    make_uint4(scale_h2(my_tab[p[0] * C::REP], rs), scale_h2(my_tab[p[1] * C::REP], rs),
+                               scale_h2(my_tab[p[2] * C::REP], rs), scale_h2(my_tab[p[3] * C::REP], rs));
             }
         }
         __syncwarp();
@@ -210,7 +228,9 @@ extern "C" int tn_cuda_turbo_tc_ok(const tn_cuda_turbo_attn *a) {
         a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > TD_MAXG || a->n_tokens < 1 || a->n_tokens > 8 ||
         tq_fill_cache(&kc, a->type_k, d, a->n_head_kv, a->k))
         return 0;
-    return kc.row_bytes % 8 == 0 && kc.norm_off % 4 == 0 && kc.head_bytes == (size_t)d * kc.bits / 8;
+    const size_t align = TN_TT_CP16 && kc.head_bytes % 16 == 0 ? 16 : 8; /* tt_cfg::CP */
+    return kc.row_bytes % align == 0 && (uintptr_t)a->k % align == 0 && (uintptr_t)a->v % align == 0 &&
+           kc.norm_off % 4 == 0 && kc.head_bytes == (size_t)d * kc.bits / 8;
 }
 
 extern "C" int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream) {
