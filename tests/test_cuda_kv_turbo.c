@@ -1,6 +1,7 @@
 /* TurboQuant KV caches in the CUDA forward pass (needs a CUDA build and a GPU; otherwise it says
  * loudly that it skipped and passes). For tiny-llama (head 32: reference kernels) and tiny-qwen3
- * (head 64: the fast decode kernel), bf16 weights, and each cache pairing:
+ * (head 64: the f32 fast decode kernel, and by default the tensor-core one), bf16 weights, and
+ * each cache pairing:
  *  - token-by-token decode (compressed-cache kernel, CUDA graphs) vs the CPU backend with the same
  *    cache types: both compute K/V in f32, the GPU writes the cache with the CPU's float operations
  *    (bytes identical, test_cuda_turbo), so only summation order differs: bound 2e-2 as for f16
