@@ -62,12 +62,18 @@ template <int HD, int LD> struct tn_cu_tc_warp {
      * Four independent accumulation chains (hi/lo x even/odd k-step) instead of one. */
     __device__ __forceinline__ void scores(const __half *kt, float s[4]) const {
         const int lane = threadIdx.x & 31;
-        float sa[4][4] = {};
         const __half *kp = kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LD + (lane >> 4) * 8;
+        scores_from([&](int kk, uint32_t ka[4]) { tn_cu_ldsm_x4(ka, kp + kk * 16); }, s);
+    }
+
+    /* The same with K's A fragments from frag(kk, ka): k-step kk (dims 16 kk ..), ka[0] cell g x
+     * dims 2 t4, 2 t4 + 1; ka[1] cell g + 8, same dims; ka[2], ka[3] the same cells, dims + 8. */
+    template <class F> __device__ __forceinline__ void scores_from(F frag, float s[4]) const {
+        float sa[4][4] = {};
 #pragma unroll
         for (int kk = 0; kk < KS; kk++) {
             uint32_t ka[4];
-            tn_cu_ldsm_x4(ka, kp + kk * 16);
+            frag(kk, ka);
             tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
             tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
         }

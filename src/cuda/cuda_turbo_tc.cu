@@ -36,7 +36,10 @@ constexpr int TT_TILE = 16;
  *   rows must be 16-byte aligned, else the f32 kernel runs). Not yet run on a GPU.
  * TN_TT_TABREP=1: the pair table replicated per bank (32 copies; 8 for turbo4) so that the
  *   decode's lookups are free of bank conflicts (Nsight Compute: 29 % excess shared
- *   wavefronts). Not yet run on a GPU. */
+ *   wavefronts). Not yet run on a GPU.
+ * TN_TT_KREG=1: K is not decoded into shared memory: each lane builds its mma A fragments from
+ *   the packed codes in the stage (scores_from), so K's stores and ldmatrix loads disappear and
+ *   all 32 lanes decode V (half a row each). Not yet run on a GPU. */
 #ifndef TN_TT_NST
 #define TN_TT_NST 6
 #endif
@@ -45,6 +48,9 @@ constexpr int TT_TILE = 16;
 #endif
 #ifndef TN_TT_TABREP
 #define TN_TT_TABREP 0
+#endif
+#ifndef TN_TT_KREG
+#define TN_TT_KREG 0
 #endif
 
 template <int D, int BITS> struct tt_cfg {
@@ -56,7 +62,7 @@ template <int D, int BITS> struct tt_cfg {
     static constexpr int META = NORMS + 2 * TT_TILE * 4;
     static constexpr int RAW = META + 2 * TT_TILE * 4; /* bytes per stage */
     static constexpr int LD = D + 8;                   /* decoded row stride (halves) */
-    static constexpr int WARP = NST * RAW + 2 * TT_TILE * LD * 2;
+    static constexpr int WARP = NST * RAW + (TN_TT_KREG ? 1 : 2) * TT_TILE * LD * 2; /* ring, decoded V (K) */
     static constexpr size_t SMEM = (size_t)TD_W * WARP;
     static_assert(HB % 8 == 0 && RAW % 16 == 0, "8-byte copies, 16-byte aligned decoded tiles");
     static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float), "ring reused for the warps' outputs");
@@ -93,7 +99,11 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
     const int first = cb + TT_TILE * warp, step = TT_TILE * TD_W;
     const int n_tiles = first < ce ? (ce - first + step - 1) / step : 0;
     uint8_t *ring = smem + warp * C::WARP;
+#if TN_TT_KREG
+    __half *vt = (__half *)(ring + C::NST * C::RAW);
+#else
     __half *kt = (__half *)(ring + C::NST * C::RAW), *vt = kt + TT_TILE * C::LD;
+#endif
     const size_t khead = (size_t)kvh * kc.head_bytes, vhead = (size_t)kvh * vc.head_bytes;
     /* a head's fp16 norm is read as the aligned 32-bit word holding it and its even/odd partner */
     const size_t knorm = kc.norm_off + (size_t)(kvh & ~1) * 2, vnorm = vc.norm_off + (size_t)(kvh & ~1) * 2;
@@ -141,6 +151,65 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
         const uint32_t *nk = (const uint32_t *)(st + C::NORMS), *nv = nk + TT_TILE;
         const int hsh = (kvh & 1) * 16;
         auto norm = [&](uint32_t x) { return __half2float(__ushort_as_half((unsigned short)(x >> hsh))); };
+        float s[4];
+#if TN_TT_KREG
+        {   /* V only: lane (r, hf) writes dims [hf D/2, (hf + 1) D/2) of row r of V~ (times the
+             * norm, as below); the half starts on a word of every section */
+            const int r = lane & 15, hf = lane >> 4;
+            const __half2 rs = __float2half2_rn((mask >> r) & 1u ? norm(nv[r]) * isn : 0.0f);
+            const uint32_t *row = (const uint32_t *)(st + (TT_TILE + r) * C::HB);
+            constexpr int LOW = BITS == 4 ? D / 8 : D / 16; /* words of the low (or only) section */
+            constexpr int HL = LOW / 2, HH = BITS == 3 ? D / 64 : 0; /* low and high words of a half */
+            uint32_t w[HL + HH + 1];
+#pragma unroll
+            for (int j = 0; j < HL; j++) w[j] = row[hf * HL + j];
+#pragma unroll
+            for (int j = 0; j < HH; j++) w[HL + j] = row[LOW + hf * HH + j];
+            __half *dst = vt + r * C::LD + hf * (D / 2);
+#pragma unroll
+            for (int k = 0; k < D / 16; k++) { /* dims 8k .. 8k + 7 of the half */
+                uint32_t p[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    if (BITS == 4) {
+                        p[j] = (w[k] >> (8 * j)) & 255u;
+                    } else {
+                        p[j] = ((w[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
+                        if (BITS == 3) p[j] |= ((w[HL + (k >> 2)] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
+                    }
+                }
+                *(uint4 *)(dst + 8 * k) =
+                    make_uint4(scale_h2(my_tab[p[0] * C::REP], rs), scale_h2(my_tab[p[1] * C::REP], rs),
+                               scale_h2(my_tab[p[2] * C::REP], rs), scale_h2(my_tab[p[3] * C::REP], rs));
+            }
+        }
+        {   /* K's fragments: pair (dims 16 kk + 2 t4, + 1) and the pair 8 dims on, of cells g, g + 8 */
+            const int t4 = lane & 3;
+            const uint32_t *r0 = (const uint32_t *)(st + g * C::HB), *r1 = (const uint32_t *)(st + (g + 8) * C::HB);
+            w.scores_from(
+                [&](int kk, uint32_t ka[4]) {
+                    uint32_t p[4]; /* cell g, cell g + 8, cell g (+8 dims), cell g + 8 (+8 dims) */
+                    if (BITS == 4) {
+                        p[0] = (r0[2 * kk] >> (8 * t4)) & 255u, p[1] = (r1[2 * kk] >> (8 * t4)) & 255u;
+                        p[2] = (r0[2 * kk + 1] >> (8 * t4)) & 255u, p[3] = (r1[2 * kk + 1] >> (8 * t4)) & 255u;
+                    } else {
+                        const uint32_t l0 = r0[kk], l1 = r1[kk];
+                        p[0] = (l0 >> (4 * t4)) & 15u, p[1] = (l1 >> (4 * t4)) & 15u;
+                        p[2] = (l0 >> (4 * t4 + 16)) & 15u, p[3] = (l1 >> (4 * t4 + 16)) & 15u;
+                        if (BITS == 3) {
+                            const uint32_t h0 = r0[D / 16 + (kk >> 1)], h1 = r1[D / 16 + (kk >> 1)];
+                            const int sh = (kk & 1) * 16 + 2 * t4;
+                            p[0] |= ((h0 >> sh) & 3u) << 4, p[1] |= ((h1 >> sh) & 3u) << 4;
+                            p[2] |= ((h0 >> (sh + 8)) & 3u) << 4, p[3] |= ((h1 >> (sh + 8)) & 3u) << 4;
+                        }
+                    }
+#pragma unroll
+                    for (int e = 0; e < 4; e++) ka[e] = my_tab[p[e] * C::REP];
+                },
+                s);
+        }
+        __syncwarp(); /* V~ rows written by other lanes */
+#else
         {   /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1). V rows carry their
              * norm / sqrt(d) (0 where not visible), so that P stays a probability in f16 as in the
              * f16 kernel: p times a small norm would fall into f16's subnormal range. */
@@ -173,8 +242,8 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
             }
         }
         __syncwarp();
-        float s[4];
         w.scores(kt, s);
+#endif
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
         const float ka = va ? norm(nk[g]) * isn : 0.0f, kb = vb ? norm(nk[g + 8]) * isn : 0.0f;
         const float x[4] = {va ? s[0] * ka : -INFINITY, va ? s[1] * ka : -INFINITY, vb ? s[2] * kb : -INFINITY,
