@@ -337,7 +337,7 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
     return (size_t)n_tokens * (size_t)a->n_head * (size_t)n_split * (size_t)(a->head_dim + 2);
 }
 
-/* Caches up to one_split cells: the f32 kernel, one split, one query head per block (at short
+/* Caches up to one_split cells (256): the f32 kernel, one split, one query head per block (at short
  * depth that kernel is bound by each warp's instruction stream, which a head group multiplies,
  * and re-reading the few K/V rows per query head costs nothing). f16 caches of more than tc_from
  * cells: the tensor-core kernel with as many splits as fill the device once (measured on the

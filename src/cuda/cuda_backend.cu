@@ -196,7 +196,11 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->split_cells = cells ? cells : 128;
     ex->tc_split_cells = tsc && atoi(tsc) > 0 ? atoi(tsc) : cells;
     ex->max_split = ms && atoi(ms) > 0 && atoi(ms) <= TN_CU_MAX_SPLIT ? atoi(ms) : TN_CU_MAX_SPLIT;
-    ex->one_split = os && atoi(os) > 0 ? atoi(os) : ex->split_cells;
+    /* one split up to 256 cells: tg256 on the H200, Llama-3-8B Q4_0, 474 -> 513 t/s (2026-12-02b
+     * record, call 9: there as TERN_CUDA_SPLIT_CELLS=256, whose only effect up to 256 cells is
+     * this); TERN_CUDA_SPLIT_CELLS alone keeps its cells per split for short caches too (tests
+     * force many splits with it) */
+    ex->one_split = os && atoi(os) > 0 ? atoi(os) : cells ? cells : 256;
     ex->attn_tc = tc && *tc ? atoi(tc) : 1;
     const char *tf = getenv("TERN_CUDA_TC_FROM");
     ex->tc_from = tf && atoi(tf) >= 0 ? atoi(tf) : 1024;
