@@ -82,6 +82,26 @@ __device__ __forceinline__ uint32_t scale_h2(uint32_t v, __half2 s) {
     return *(const uint32_t *)&r;
 }
 
+/* Dims 8k .. 8k + 7 of a row into dst (f16, times rs): four pair indices from the row's words
+ * (lo: the low, or only, section; hi: the high bits of 3-bit codes), four lookups in the lane's
+ * copy of the pair table (entry p at tab[p * REP]). */
+template <int BITS, int REP>
+__device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k, const uint32_t *tab,
+                                           __half2 rs, __half *dst) {
+    uint32_t p[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        if (BITS == 4) {
+            p[j] = (lo[k] >> (8 * j)) & 255u;
+        } else {
+            p[j] = ((lo[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
+            if (BITS == 3) p[j] |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
+        }
+    }
+    *(uint4 *)(dst + 8 * k) = make_uint4(scale_h2(tab[p[0] * REP], rs), scale_h2(tab[p[1] * REP], rs),
+                                         scale_h2(tab[p[2] * REP], rs), scale_h2(tab[p[3] * REP], rs));
+}
+
 template <int D, int BITS>
 __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc,
                                                      int GB) {
@@ -167,21 +187,7 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
             for (int j = 0; j < HH; j++) w[HL + j] = row[LOW + hf * HH + j];
             __half *dst = vt + r * C::LD + hf * (D / 2);
 #pragma unroll
-            for (int k = 0; k < D / 16; k++) { /* dims 8k .. 8k + 7 of the half */
-                uint32_t p[4];
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    if (BITS == 4) {
-                        p[j] = (w[k] >> (8 * j)) & 255u;
-                    } else {
-                        p[j] = ((w[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
-                        if (BITS == 3) p[j] |= ((w[HL + (k >> 2)] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
-                    }
-                }
-                *(uint4 *)(dst + 8 * k) =
-                    make_uint4(scale_h2(my_tab[p[0] * C::REP], rs), scale_h2(my_tab[p[1] * C::REP], rs),
-                               scale_h2(my_tab[p[2] * C::REP], rs), scale_h2(my_tab[p[3] * C::REP], rs));
-            }
+            for (int k = 0; k < D / 16; k++) tt_decode8<BITS, C::REP>(w, w + HL, k, my_tab, rs, dst); /* of the half */
         }
         {   /* K's fragments: pair (dims 16 kk + 2 t4, + 1) and the pair 8 dims on, of cells g, g + 8 */
             const int t4 = lane & 3;
@@ -224,22 +230,7 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
             }
             __half *dst = (m ? vt : kt) + r * C::LD;
 #pragma unroll
-            for (int k = 0; k < D / 8; k++) { /* dims 8k .. 8k + 7: four pair indices */
-                uint32_t p[4];
-#pragma unroll
-                for (int j = 0; j < 4; j++) {
-                    if (BITS == 4) {
-                        p[j] = (w[k] >> (8 * j)) & 255u;
-                    } else {
-                        const uint32_t lo = w[k >> 1] >> ((k & 1) * 16);
-                        p[j] = (lo >> (4 * j)) & 15u;
-                        if (BITS == 3) p[j] |= ((w[D / 16 + (k >> 2)] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
-                    }
-                }
-                *(uint4 *)(dst + 8 * k) =
-                    make_uint4(scale_h2(my_tab[p[0] * C::REP], rs), scale_h2(my_tab[p[1] * C::REP], rs),
-                               scale_h2(my_tab[p[2] * C::REP], rs), scale_h2(my_tab[p[3] * C::REP], rs));
-            }
+            for (int k = 0; k < D / 8; k++) tt_decode8<BITS, C::REP>(w, w + D / 16, k, my_tab, rs, dst);
         }
         __syncwarp();
         w.scores(kt, s);
