@@ -10,6 +10,7 @@
 #include <float.h>
 
 #include "cuda/cuda_attn_decode.cuh"
+#include "cuda/cuda_dec_state.cuh"
 
 namespace {
 
@@ -282,16 +283,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         }
     }
     /* the four warps' states, then the block's ending (tn_cu_dec_finish) */
-#pragma unroll
-    for (int g = 0; g < MG; g++) {
-        if (g >= GB) break;
-        if (lane == 0) {
-            wm[warp][g] = rm[g];
-            wl[warp][g] = rl[g];
-        }
-#pragma unroll
-        for (int i = 0; i < DPL; i++) wacc[warp][g * HD + lane * DPL + i] = acc[g][i];
-    }
+    tn_cu_dec_warp_state<MG, HD, DPL>(GB, warp, lane, rm, rl, acc, wm, wl, wacc);
     __syncthreads();
     tn_cu_dec_finish<HD, MG>(d, a, &wm[0][0], &wl[0][0], &wacc[0][0], qs, h0, split, t);
 }

@@ -16,6 +16,7 @@ extern "C" {
 #include "core/error.h"
 #include "cuda/cuda_turbo.h"
 }
+#include "cuda/cuda_dec_state.cuh"
 #include "cuda/cuda_turbo_dec.cuh"
 
 namespace {
@@ -178,16 +179,7 @@ __global__ void __launch_bounds__(TD_T, 4) tq_dec_kernel(const td_args args) {
         }
     }
     /* the warps' states, then the block's ending (td_finish) */
-#pragma unroll
-    for (int g = 0; g < MG; g++) {
-        if (g >= GB) break;
-        if (lane == 0) {
-            wm[warp][g] = rm[g];
-            wl[warp][g] = rl[g];
-        }
-#pragma unroll
-        for (int i = 0; i < DPL; i++) wacc[warp][g * D + lane * DPL + i] = acc[g][i];
-    }
+    tn_cu_dec_warp_state<MG, D, DPL>(GB, warp, lane, rm, rl, acc, wm, wl, wacc);
     __syncthreads();
     td_finish<D, MG>(a, &wm[0][0], &wl[0][0], &wacc[0][0], qs, GB, h0, split, t);
 }
