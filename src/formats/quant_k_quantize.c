@@ -17,16 +17,24 @@
 
 static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* Symmetric quantization of n values to [-nmax, nmax-1] (stored +nmax in L), weight x^2. */
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
+/* The value of largest magnitude, sign kept (the first of equals), and the magnitude in *amax. */
+static float max_magnitude(int n, const float *x, float *amax) {
+    float max = 0, a = 0;
     for (int i = 0; i < n; i++) {
         float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
+        if (ax > a) {
+            a = ax;
             max = x[i];
         }
     }
+    *amax = a;
+    return max;
+}
+
+/* Symmetric quantization of n values to [-nmax, nmax-1] (stored +nmax in L), weight x^2. */
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
+    float amax;
+    const float max = max_magnitude(n, x, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
@@ -64,14 +72,8 @@ static float make_qx_quants(int n, int nmax, const float *x, int8_t *L) {
 
 /* Symmetric with greedy refinement (rmse variant), L stored +nmax. */
 static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax;
+    const float max = max_magnitude(n, x, &amax);
     if (amax < GROUP_MAX_EPS) {
         memset(L, 0, (size_t)n);
         return 0.f;
