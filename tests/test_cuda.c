@@ -39,15 +39,6 @@ static int argmax(const float *x, int n) {
     return b;
 }
 
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= m)) m = e; /* NaN propagates as the maximum */
-    }
-    return m;
-}
-
 static tn_ctx *new_ctx(tn_model *m, int n_ctx, int n_batch, int n_seq) {
     tn_ctx_params cp = tn_ctx_default_params();
     cp.n_ctx = n_ctx;
@@ -165,7 +156,7 @@ static void check_split_step(tn_model *mg, const char *file, bool bf16, tn_batch
     tn_ctx *c = new_ctx(mg, 1024, 1024, 1);
     set_env_list(env, false);
     if (c && step && tn_decode(c, pb) == 0 && tn_decode(c, one) == 0) {
-        const double e = max_diff(tn_get_logits(c, -1), step, N_VOCAB);
+        const double e = tt_max_diff(tn_get_logits(c, -1), step, N_VOCAB);
         const double bound = bf16 ? 2e-3 : 0.1;
         printf("%-26s 600-token context: %s vs default max|d| %.3g (bound %.0e)\n", file, what, e, bound);
         CHECK(e < bound, "%s: attention with %s differs by %.4g", file, what, e);
@@ -203,8 +194,8 @@ static void check_model(const model_case *mc) {
     lg = batch_logits(mg, toks, n_tok, 256, 1024);
     lc = batch_logits(mc_cpu, toks, n_tok, 256, 1024);
     if (!lg || !lc) goto out;
-    double d_cpu = max_diff(lg, lc, (size_t)n_tok * N_VOCAB);
-    double d_ref = max_diff(lg, ref, (size_t)n_tok * N_VOCAB);
+    double d_cpu = tt_max_diff(lg, lc, (size_t)n_tok * N_VOCAB);
+    double d_ref = tt_max_diff(lg, ref, (size_t)n_tok * N_VOCAB);
     int am = 0;
     for (int i = 0; i < n_tok; i++)
         am += argmax(lg + (size_t)i * N_VOCAB, N_VOCAB) != argmax(lc + (size_t)i * N_VOCAB, N_VOCAB);
@@ -219,7 +210,7 @@ static void check_model(const model_case *mc) {
      * (a misplaced row would differ by whole logits; the bound is prefill parity's) */
     {
         float *lm = batch_logits(mg, toks, n_tok, 256, 48);
-        const double e = lm ? max_diff(lm, lg, (size_t)n_tok * N_VOCAB) : INFINITY;
+        const double e = lm ? tt_max_diff(lm, lg, (size_t)n_tok * N_VOCAB) : INFINITY;
         printf("%-26s micro-batches of 48 vs one batch max|d| %.3g\n", mc->file, e);
         CHECK(e < parity_bound(bf16), "%s: logits of micro-batched decode differ by %.4g", mc->file, e);
         free(lm);
@@ -236,9 +227,9 @@ static void check_model(const model_case *mc) {
                 CHECK(0, "decode %d: %s", i, tn_last_error());
                 break;
             }
-            double e = max_diff(tn_get_logits(c, -1), lg + (size_t)i * N_VOCAB, N_VOCAB);
+            double e = tt_max_diff(tn_get_logits(c, -1), lg + (size_t)i * N_VOCAB, N_VOCAB);
             if (!(e <= par)) par = e;
-            e = max_diff(tn_get_logits(c, -1), tn_get_logits(cc, -1), N_VOCAB);
+            e = tt_max_diff(tn_get_logits(c, -1), tn_get_logits(cc, -1), N_VOCAB);
             if (!(e <= dc)) dc = e;
         }
         printf("%-26s prefill vs decode max|d| %.3g (bound %.3g); decode GPU-CPU %.3g (bound %.3g)\n",
@@ -260,7 +251,7 @@ static void check_model(const model_case *mc) {
         float *step = malloc(sizeof(float) * N_VOCAB);
         if (c && long_b && step && tn_decode(c, &pb) == 0 && tn_decode(c, &one) == 0) {
             memcpy(step, tn_get_logits(c, -1), sizeof(float) * N_VOCAB);
-            double e = max_diff(step, long_b + (size_t)(N_LONG - 1) * N_VOCAB, N_VOCAB);
+            double e = tt_max_diff(step, long_b + (size_t)(N_LONG - 1) * N_VOCAB, N_VOCAB);
             printf("%-26s 600-token context: batch vs decode step max|d| %.3g\n", mc->file, e);
             CHECK(e < parity_bound(bf16), "%s: long-context parity %.4g", mc->file, e);
         } else {
@@ -316,16 +307,16 @@ static void check_model(const model_case *mc) {
         tn_ctx *ct = new_ctx(mg, 256, 1, 1);
         unsetenv("TERN_CUDA_ATTN_TC");
         unsetenv("TN_CUDA_POISON");
-        double dp = lp ? max_diff(lp, lg, (size_t)n_tok * N_VOCAB) : INFINITY, dd = 0;
+        double dp = lp ? tt_max_diff(lp, lg, (size_t)n_tok * N_VOCAB) : INFINITY, dd = 0;
         for (int i = 0; c && ct && i < 24; i++) {
             tn_batch one = {.n_tokens = 1, .token = &toks[i]};
             if (tn_decode(c, &one) != 0 || tn_decode(ct, &one) != 0) {
                 dd = INFINITY;
                 break;
             }
-            double e = max_diff(tn_get_logits(c, -1), lg + (size_t)i * N_VOCAB, N_VOCAB);
+            double e = tt_max_diff(tn_get_logits(c, -1), lg + (size_t)i * N_VOCAB, N_VOCAB);
             if (!(e <= dd)) dd = e;
-            e = max_diff(tn_get_logits(ct, -1), lg + (size_t)i * N_VOCAB, N_VOCAB);
+            e = tt_max_diff(tn_get_logits(ct, -1), lg + (size_t)i * N_VOCAB, N_VOCAB);
             if (!(e <= dd)) dd = e;
         }
         printf("%-26s poisoned buffers: batch max|d| %.3g, decode max|d| %.3g\n", mc->file, dp, dd);
@@ -355,7 +346,7 @@ static void check_model(const model_case *mc) {
         if (c && tn_decode(c, &ib) == 0) {
             double e = 0;
             for (int i = 0; i < 32; i++) {
-                double d = max_diff(tn_get_logits(c, 2 * i), lg + (size_t)i * N_VOCAB, N_VOCAB);
+                double d = tt_max_diff(tn_get_logits(c, 2 * i), lg + (size_t)i * N_VOCAB, N_VOCAB);
                 if (!(d <= e)) e = d;
             }
             printf("%-26s interleaved sequences max|d| %.3g\n", mc->file, e);
@@ -364,7 +355,7 @@ static void check_model(const model_case *mc) {
             CHECK(e < 1e-2, "%s: sequence 0 disturbed by sequence 1: %.4g", mc->file, e);
             int32_t s0 = 0;
             tn_batch next = {.n_tokens = 1, .token = &toks[32], .seq_id = &s0};
-            const double en = tn_decode(c, &next) == 0 ? max_diff(tn_get_logits(c, -1), lg + (size_t)32 * N_VOCAB, N_VOCAB)
+            const double en = tn_decode(c, &next) == 0 ? tt_max_diff(tn_get_logits(c, -1), lg + (size_t)32 * N_VOCAB, N_VOCAB)
                                                        : INFINITY;
             printf("%-26s interleaved sequences, next decode step max|d| %.3g (bound %.3g)\n", mc->file, en,
                    parity_bound(bf16));
@@ -482,11 +473,11 @@ static void check_wide(const char *wtype) {
                 for (int k = 0; k < n; k++) {
                     const float *lg = tn_get_logits(cg, k), *lc = tn_get_logits(cc, k);
                     for (int v = 0; v < 512; v++) scale = fmax(scale, fabs(lc[v]));
-                    double e = max_diff(lg, lc, 512);
+                    double e = tt_max_diff(lg, lc, 512);
                     if (!(e <= worst)) worst = e;
                     if (pass == 0) memcpy(first + (size_t)(i + k) * 512, lg, sizeof(float) * 512);
                     if (pass == 2) {
-                        e = max_diff(lg, first + (size_t)(i + k) * 512, 512);
+                        e = tt_max_diff(lg, first + (size_t)(i + k) * 512, 512);
                         if (!(e <= staged)) staged = e;
                     }
                 }
@@ -583,7 +574,7 @@ static void check_head256(void) {
     if (out[0] && out[1]) {
         double scale = 0;
         for (int i = 0; i < 512; i++) scale = fmax(scale, fabs(out[0][i]));
-        const double e = max_diff(out[1], out[0], 512);
+        const double e = tt_max_diff(out[1], out[0], 512);
         printf("test_cuda: head size 256, 300-token step: tensor-core vs f32 kernel max|d| %.3g (bound %.3g)\n", e,
                1e-3 * scale);
         CHECK(scale > 0 && e <= 1e-3 * scale, "head 256: tensor-core vs f32 decode attention differ by %.4g (max|logit| %.4g)",

@@ -36,15 +36,6 @@
 enum { N_VOCAB = 1024, N_TOK = 128 };
 
 #ifdef TN_CUDA
-static double max_diff(const float *a, const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]);
-        if (!(e <= m)) m = e; /* NaN propagates as the maximum */
-    }
-    return m;
-}
-
 /* Mean negative log-likelihood of toks[i + 1] under the logits of token i. */
 static double mean_nll(const float *lg, const int32_t *toks) {
     double sum = 0;
@@ -150,14 +141,14 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     unsetenv("TERN_CUDA_SPLIT_CELLS");
     if (!gb || !cb || !gd || !cd || !gs || !gr || !gpr || !gp_ || !gt || !gtp || !gts) goto out;
     const size_t n = (size_t)N_TOK * N_VOCAB;
-    const double e_dec = max_diff(gd, cd, n), e_pre_ref = max_diff(gb, gpr, n); /* printed only */
-    const double e_split = max_diff(gs, gd, n), e_ref = max_diff(gr, gd, n), e_poison = max_diff(gp_, gd, n);
+    const double e_dec = tt_max_diff(gd, cd, n), e_pre_ref = tt_max_diff(gb, gpr, n); /* printed only */
+    const double e_split = tt_max_diff(gs, gd, n), e_ref = tt_max_diff(gr, gd, n), e_poison = tt_max_diff(gp_, gd, n);
     const double nll_g = mean_nll(gb, toks), nll_c = mean_nll(cb, toks), nll_d = mean_nll(gd, toks);
     const int agree = argmax_agree(gb, cb);
     printf("%-40s f32 decode kernel: decode GPU-CPU %.3g; prefill: tensor-core vs reference kernel %.3g, GPU-CPU max %.3g, "
            "mean NLL GPU %.4f CPU %.4f GPU decode %.4f, argmax agree %d/%d; 128 splits %.3g, reference "
            "decode %.3g, poisoned %.3g\n",
-           name, e_dec, e_pre_ref, max_diff(gb, cb, n), nll_g, nll_c, nll_d, agree, N_TOK, e_split, e_ref, e_poison);
+           name, e_dec, e_pre_ref, tt_max_diff(gb, cb, n), nll_g, nll_c, nll_d, agree, N_TOK, e_split, e_ref, e_poison);
     CHECK(e_dec < 2e-2, "%s: decode GPU vs CPU %.4g", name, e_dec);
     const double nll_r = mean_nll(gpr, toks);
     CHECK(fabs(nll_g - nll_r) < 1e-2 * nll_r, "%s: prefill mean NLL tensor-core path %.4f vs reference kernel %.4f",
@@ -175,7 +166,7 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
      * up to ~0.2 (measured 0.22 vs the f32 kernel, 0.19 between split counts, from 0.0014 at the
      * first token), like the prefill paths above, so it is held to the same statistics: mean NLL
      * within 1 % and argmax agreement >= 90 % against the f32 kernel and across split counts. */
-    const double e_tc = max_diff(gt, gd, n), e_tcp = max_diff(gtp, gt, n), e_tcs = max_diff(gts, gt, n);
+    const double e_tc = tt_max_diff(gt, gd, n), e_tcp = tt_max_diff(gtp, gt, n), e_tcs = tt_max_diff(gts, gt, n);
     const double nll_t = mean_nll(gt, toks), nll_ts = mean_nll(gts, toks);
     const int agree_t = argmax_agree(gt, gd), agree_ts = argmax_agree(gts, gt);
     printf("%-40s default decode (tensor cores where they apply): vs f32 kernel max %.3g, mean NLL %.4f (f32 "
@@ -184,8 +175,8 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     if (getenv("TN_TEST_TOKEN_DIFFS")) /* where along the sequence the decodes part */
         for (int i = 0; i < N_TOK; i += 8)
             printf("  token %3d: default vs f32 kernel %.3g, 4 cells per split vs default %.3g\n", i,
-                   max_diff(gt + (size_t)i * N_VOCAB, gd + (size_t)i * N_VOCAB, N_VOCAB),
-                   max_diff(gts + (size_t)i * N_VOCAB, gt + (size_t)i * N_VOCAB, N_VOCAB));
+                   tt_max_diff(gt + (size_t)i * N_VOCAB, gd + (size_t)i * N_VOCAB, N_VOCAB),
+                   tt_max_diff(gts + (size_t)i * N_VOCAB, gt + (size_t)i * N_VOCAB, N_VOCAB));
     CHECK(fabs(nll_t - nll_d) < 1e-2 * nll_d, "%s: default decode mean NLL %.4f vs f32 kernel %.4f", name, nll_t, nll_d);
     CHECK(fabs(nll_ts - nll_t) < 1e-2 * nll_t, "%s: 4 cells per split mean NLL %.4f vs %.4f", name, nll_ts, nll_t);
     CHECK(agree_t >= N_TOK * 9 / 10 && agree_ts >= N_TOK * 9 / 10,

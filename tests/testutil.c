@@ -85,3 +85,12 @@ const char *tt_tern_bin(void) {
     const char *b = getenv("TERN_BIN");
     return b && *b ? b : "build/tern";
 }
+
+double tt_max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - (double)b[i]);
+        if (!(e <= m)) m = e; /* NaN propagates as the maximum */
+    }
+    return m;
+}

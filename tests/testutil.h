@@ -11,6 +11,8 @@
 int32_t *tt_json_int_array(const char *json, const char *key, int *n);
 /* The number stored under "key" (first occurrence); NAN if missing. */
 double tt_json_number(const char *json, const char *key);
+/* max |a[i] - b[i]| over n floats (a NaN difference counts as the maximum). */
+double tt_max_diff(const float *a, const float *b, size_t n);
 /* Reads n floats from a raw little-endian float32 file; NULL on failure. */
 float *tt_read_f32(const char *path, size_t n);
 /* Runs `cmd` through sh, capturing stdout+stderr (up to cap-1 bytes) into out. Returns the exit
