@@ -4,8 +4,9 @@
  *
  * Each block sorts a chunk of 1024 candidates in shared memory (bitonic) and keeps its best k;
  * passes repeat over the survivors until one chunk is left (k <= 256: every pass shrinks the
- * set at least fourfold; k = 1, greedy decoding, reduces instead of sorting). The order is total (value descending, then id ascending), so the k
- * chosen and their order are exactly those of the host sampler's heap and sort. */
+ * set at least fourfold; k = 1, greedy decoding, reduces instead of sorting). The order is
+ * total (value descending, then id ascending), so the k chosen and their order are exactly those
+ * of the host sampler's heap and sort. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>

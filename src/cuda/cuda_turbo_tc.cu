@@ -12,11 +12,11 @@
  * turbo3 at head size 128 is 1.8 KB, so the ring is deep), decodes the current tile into f16
  * codebook values (two codes per table lookup: a 2^(2 bits) entry table of half2), and then runs
  * the f16 kernel's warp steps (tn_cu_tc_warp): S^T = K~ Q^T, scores times the cell's K norm /
- * sqrt(d), online softmax, O^T += V~^T P^T with each V~ row decoded times its norm / sqrt(d). V is accumulated in
- * the rotated domain and un-rotated once (td_finish; with several splits tq_merge_kernel does
- * it). Decoded values are always finite; the norms of cells a token may not see are replaced
- * by 0 (select, not multiply: a poisoned norm may be NaN). Same turbo type for K and V, head
- * size 64 or 128 (one rotation block), at most 8 tokens. */
+ * sqrt(d), online softmax, O^T += V~^T P^T with each V~ row decoded times its norm / sqrt(d).
+ * V is accumulated in the rotated domain and un-rotated once (td_finish; with several splits
+ * tq_merge_kernel does it). Decoded values are always finite; the norms of cells a token may not
+ * see are replaced by 0 (select, not multiply: a poisoned norm may be NaN). Same turbo type for K
+ * and V, head size 64 or 128 (one rotation block), at most 8 tokens. */
 #include <math.h>
 
 extern "C" {
@@ -54,26 +54,33 @@ constexpr int TT_TILE = 16;
 #endif
 
 template <int D, int BITS> struct tt_cfg {
-    static constexpr int HB = D * BITS / 8;       /* packed bytes of one head */
+    static constexpr int HB = D * BITS / 8;                        /* packed bytes of one head */
     static constexpr int CP = TN_TT_CP16 && HB % 16 == 0 ? 16 : 8; /* bytes per cp.async of codes */
-    static constexpr int REP = !TN_TT_TABREP ? 1 : BITS == 4 ? 8 : 32; /* copies of the pair table */
-    static constexpr int NST = TN_TT_NST;         /* stages of packed tiles per warp */
-    static constexpr int NORMS = 2 * TT_TILE * HB; /* stage offset of the norms: K codes, V codes first */
+    /* copies of the pair table */
+    static constexpr int REP = !TN_TT_TABREP ? 1 : BITS == 4 ? 8 : 32;
+    static constexpr int NST = TN_TT_NST; /* stages of packed tiles per warp */
+    /* stage layout: K codes, V codes, the norms, the cells' positions and sequences */
+    static constexpr int NORMS = 2 * TT_TILE * HB;
     static constexpr int META = NORMS + 2 * TT_TILE * 4;
     static constexpr int RAW = META + 2 * TT_TILE * 4; /* bytes per stage */
     static constexpr int LD = D + 8;                   /* decoded row stride (halves) */
-    static constexpr int WARP = NST * RAW + (TN_TT_KREG ? 1 : 2) * TT_TILE * LD * 2; /* ring, decoded V (K) */
+    /* per warp: the ring, then the decoded V tile (and K's, unless TN_TT_KREG) */
+    static constexpr int WARP = NST * RAW + (TN_TT_KREG ? 1 : 2) * TT_TILE * LD * 2;
     static constexpr size_t SMEM = (size_t)TD_W * WARP;
     static_assert(HB % 8 == 0 && RAW % 16 == 0, "8-byte copies, 16-byte aligned decoded tiles");
-    static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float), "ring reused for the warps' outputs");
+    static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float),
+                  "ring reused for the warps' outputs");
 };
 
 /* The two codebook values of a pair index (bits of two consecutive dims, see decode below). */
 template <int BITS> __device__ __forceinline__ uint32_t tt_pair(const float *c, int i) {
     int a, b;
-    if (BITS == 4) a = i & 15, b = i >> 4;
-    else if (BITS == 2) a = i & 3, b = i >> 2;
-    else a = (i & 3) | ((i >> 4) & 1) << 2, b = ((i >> 2) & 3) | ((i >> 5) & 1) << 2;
+    if (BITS == 4)
+        a = i & 15, b = i >> 4;
+    else if (BITS == 2)
+        a = i & 3, b = i >> 2;
+    else
+        a = (i & 3) | ((i >> 4) & 1) << 2, b = ((i >> 2) & 3) | ((i >> 5) & 1) << 2;
     return tn_cu_pack_h2(c[a], c[b]);
 }
 
@@ -86,8 +93,8 @@ __device__ __forceinline__ uint32_t scale_h2(uint32_t v, __half2 s) {
  * (lo: the low, or only, section; hi: the high bits of 3-bit codes), four lookups in the lane's
  * copy of the pair table (entry p at tab[p * REP]). */
 template <int BITS, int REP>
-__device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k, const uint32_t *tab,
-                                           __half2 rs, __half *dst) {
+__device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k,
+                                           const uint32_t *tab, __half2 rs, __half *dst) {
     uint32_t p[4];
 #pragma unroll
     for (int j = 0; j < 4; j++) {
@@ -98,13 +105,14 @@ __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *h
             if (BITS == 3) p[j] |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
         }
     }
-    *(uint4 *)(dst + 8 * k) = make_uint4(scale_h2(tab[p[0] * REP], rs), scale_h2(tab[p[1] * REP], rs),
-                                         scale_h2(tab[p[2] * REP], rs), scale_h2(tab[p[3] * REP], rs));
+    *(uint4 *)(dst + 8 * k) =
+        make_uint4(scale_h2(tab[p[0] * REP], rs), scale_h2(tab[p[1] * REP], rs),
+                   scale_h2(tab[p[2] * REP], rs), scale_h2(tab[p[3] * REP], rs));
 }
 
 template <int D, int BITS>
-__global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc,
-                                                     int GB) {
+__global__ void __launch_bounds__(TD_T, 2)
+    tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc, int GB) {
     using C = tt_cfg<D, BITS>;
     constexpr int CPR = C::HB / C::CP, NW = C::HB / 4, NCOPY = 2 * TT_TILE * CPR;
     extern __shared__ __align__(16) uint8_t smem[];
@@ -112,7 +120,8 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
     __shared__ uint32_t tab[(1 << (2 * BITS)) * C::REP];
     __shared__ float wm[TD_W][TD_MAXG], wl[TD_W][TD_MAXG];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2;
-    const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z, n_split = a.n_split;
+    const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z,
+              n_split = a.n_split;
     const int n_kv = a.n_kv_dev ? *a.n_kv_dev : a.n_kv;
     const int chunk = (n_kv + n_split - 1) / n_split;
     const int cb = split * chunk, ce = min(n_kv, cb + chunk);
@@ -126,33 +135,42 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
 #endif
     const size_t khead = (size_t)kvh * kc.head_bytes, vhead = (size_t)kvh * vc.head_bytes;
     /* a head's fp16 norm is read as the aligned 32-bit word holding it and its even/odd partner */
-    const size_t knorm = kc.norm_off + (size_t)(kvh & ~1) * 2, vnorm = vc.norm_off + (size_t)(kvh & ~1) * 2;
+    const size_t knorm = kc.norm_off + (size_t)(kvh & ~1) * 2,
+                 vnorm = vc.norm_off + (size_t)(kvh & ~1) * 2;
     auto issue = [&](int i) {
         if (i < n_tiles) {
             const int c0 = first + i * step;
             uint8_t *st = ring + (i % C::NST) * C::RAW;
             for (int idx = lane; idx < NCOPY; idx += 32) {
-                const int m = idx / (TT_TILE * CPR), r = idx % (TT_TILE * CPR) / CPR, ch = idx % CPR;
+                const int m = idx / (TT_TILE * CPR), r = idx % (TT_TILE * CPR) / CPR,
+                          ch = idx % CPR;
                 const int c = c0 + r;
                 const bool ok = c < ce;
                 const int64_t cc = ok ? c : cb;
-                const uint8_t *src = m ? vc.base + (size_t)cc * vc.row_bytes + vhead : kc.base + (size_t)cc * kc.row_bytes + khead;
-                tn_cu_cp_async<C::CP>(st + (m * TT_TILE + r) * C::HB + ch * C::CP, src + ch * C::CP, ok);
+                const uint8_t *src = m ? vc.base + (size_t)cc * vc.row_bytes + vhead
+                                       : kc.base + (size_t)cc * kc.row_bytes + khead;
+                tn_cu_cp_async<C::CP>(st + (m * TT_TILE + r) * C::HB + ch * C::CP, src + ch * C::CP,
+                                      ok);
             }
             const int c = c0 + (lane & 15);
             const bool ok = c < ce;
             const int64_t cc = ok ? c : cb;
-            const uint8_t *nsrc = lane < 16 ? kc.base + (size_t)cc * kc.row_bytes + knorm : vc.base + (size_t)cc * vc.row_bytes + vnorm;
+            const uint8_t *nsrc = lane < 16 ? kc.base + (size_t)cc * kc.row_bytes + knorm
+                                            : vc.base + (size_t)cc * vc.row_bytes + vnorm;
             tn_cu_cp_async<4>(st + C::NORMS + lane * 4, nsrc, ok);
-            tn_cu_cp_async<4>(st + C::META + lane * 4, (lane < 16 ? a.cell_pos : a.cell_seq) + cc, ok);
+            tn_cu_cp_async<4>(st + C::META + lane * 4, (lane < 16 ? a.cell_pos : a.cell_seq) + cc,
+                              ok);
         }
         tn_cu_cp_async_commit();
     };
 #pragma unroll
-    for (int i = 0; i < C::NST - 1; i++) issue(i);
-    for (int i = tid; i < (1 << (2 * BITS)) * C::REP; i += TD_T) tab[i] = tt_pair<BITS>(kc.cb.c, i / C::REP);
+    for (int i = 0; i < C::NST - 1; i++)
+        issue(i);
+    for (int i = tid; i < (1 << (2 * BITS)) * C::REP; i += TD_T)
+        tab[i] = tt_pair<BITS>(kc.cb.c, i / C::REP);
     const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
-    for (int i = tid; i < GB * D; i += TD_T) qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
+    for (int i = tid; i < GB * D; i += TD_T)
+        qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
     __syncthreads();
     td_rotate(qs, GB, D, a.rot_seed, false);
     const int my_pos = a.pos[t], my_seq = a.seq[t];
@@ -170,34 +188,44 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
         if (!mask) continue;
         const uint32_t *nk = (const uint32_t *)(st + C::NORMS), *nv = nk + TT_TILE;
         const int hsh = (kvh & 1) * 16;
-        auto norm = [&](uint32_t x) { return __half2float(__ushort_as_half((unsigned short)(x >> hsh))); };
+        auto norm = [&](uint32_t x) {
+            return __half2float(__ushort_as_half((unsigned short)(x >> hsh)));
+        };
         float s[4];
 #if TN_TT_KREG
-        {   /* V only: lane (r, hf) writes dims [hf D/2, (hf + 1) D/2) of row r of V~ (times the
-             * norm, as below); the half starts on a word of every section */
+        { /* V only: lane (r, hf) writes dims [hf D/2, (hf + 1) D/2) of row r of V~ (times the
+           * norm, as below); the half starts on a word of every section */
             const int r = lane & 15, hf = lane >> 4;
             const __half2 rs = __float2half2_rn((mask >> r) & 1u ? norm(nv[r]) * isn : 0.0f);
             const uint32_t *row = (const uint32_t *)(st + (TT_TILE + r) * C::HB);
             constexpr int LOW = BITS == 4 ? D / 8 : D / 16; /* words of the low (or only) section */
-            constexpr int HL = LOW / 2, HH = BITS == 3 ? D / 64 : 0; /* low and high words of a half */
+            constexpr int HL = LOW / 2,
+                          HH = BITS == 3 ? D / 64 : 0; /* low and high words of a half */
             uint32_t w[HL + HH + 1];
 #pragma unroll
-            for (int j = 0; j < HL; j++) w[j] = row[hf * HL + j];
+            for (int j = 0; j < HL; j++)
+                w[j] = row[hf * HL + j];
 #pragma unroll
-            for (int j = 0; j < HH; j++) w[HL + j] = row[LOW + hf * HH + j];
+            for (int j = 0; j < HH; j++)
+                w[HL + j] = row[LOW + hf * HH + j];
             __half *dst = vt + r * C::LD + hf * (D / 2);
 #pragma unroll
-            for (int k = 0; k < D / 16; k++) tt_decode8<BITS, C::REP>(w, w + HL, k, my_tab, rs, dst); /* of the half */
+            for (int k = 0; k < D / 16; k++)
+                tt_decode8<BITS, C::REP>(w, w + HL, k, my_tab, rs, dst); /* of the half */
         }
-        {   /* K's fragments: pair (dims 16 kk + 2 t4, + 1) and the pair 8 dims on, of cells g, g + 8 */
+        { /* K's fragments: pair (dims 16 kk + 2 t4, + 1) and the pair 8 dims on, of cells g, g + 8
+           */
             const int t4 = lane & 3;
-            const uint32_t *r0 = (const uint32_t *)(st + g * C::HB), *r1 = (const uint32_t *)(st + (g + 8) * C::HB);
+            const uint32_t *r0 = (const uint32_t *)(st + g * C::HB),
+                           *r1 = (const uint32_t *)(st + (g + 8) * C::HB);
             w.scores_from(
                 [&](int kk, uint32_t ka[4]) {
                     uint32_t p[4]; /* cell g, cell g + 8, cell g (+8 dims), cell g + 8 (+8 dims) */
                     if (BITS == 4) {
-                        p[0] = (r0[2 * kk] >> (8 * t4)) & 255u, p[1] = (r1[2 * kk] >> (8 * t4)) & 255u;
-                        p[2] = (r0[2 * kk + 1] >> (8 * t4)) & 255u, p[3] = (r1[2 * kk + 1] >> (8 * t4)) & 255u;
+                        p[0] = (r0[2 * kk] >> (8 * t4)) & 255u,
+                        p[1] = (r1[2 * kk] >> (8 * t4)) & 255u;
+                        p[2] = (r0[2 * kk + 1] >> (8 * t4)) & 255u,
+                        p[3] = (r1[2 * kk + 1] >> (8 * t4)) & 255u;
                     } else {
                         const uint32_t l0 = r0[kk], l1 = r1[kk];
                         p[0] = (l0 >> (4 * t4)) & 15u, p[1] = (l1 >> (4 * t4)) & 15u;
@@ -206,21 +234,25 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
                             const uint32_t h0 = r0[D / 16 + (kk >> 1)], h1 = r1[D / 16 + (kk >> 1)];
                             const int sh = (kk & 1) * 16 + 2 * t4;
                             p[0] |= ((h0 >> sh) & 3u) << 4, p[1] |= ((h1 >> sh) & 3u) << 4;
-                            p[2] |= ((h0 >> (sh + 8)) & 3u) << 4, p[3] |= ((h1 >> (sh + 8)) & 3u) << 4;
+                            p[2] |= ((h0 >> (sh + 8)) & 3u) << 4, p[3] |= ((h1 >> (sh + 8)) & 3u)
+                                                                          << 4;
                         }
                     }
 #pragma unroll
-                    for (int e = 0; e < 4; e++) ka[e] = my_tab[p[e] * C::REP];
+                    for (int e = 0; e < 4; e++)
+                        ka[e] = my_tab[p[e] * C::REP];
                 },
                 s);
         }
         __syncwarp(); /* V~ rows written by other lanes */
 #else
-        {   /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1). V rows carry their
-             * norm / sqrt(d) (0 where not visible), so that P stays a probability in f16 as in the
-             * f16 kernel: p times a small norm would fall into f16's subnormal range. */
+        { /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1). V rows carry their
+           * norm / sqrt(d) (0 where not visible), so that P stays a probability in f16 as in the
+           * f16 kernel: p times a small norm would fall into f16's subnormal range. */
             const int r = lane & 15, m = lane >> 4;
-            const __half2 rs = __float2half2_rn(!m ? 1.0f : (mask >> r) & 1u ? norm(nv[r]) * isn : 0.0f);
+            const __half2 rs = __float2half2_rn(!m                 ? 1.0f
+                                                : (mask >> r) & 1u ? norm(nv[r]) * isn
+                                                                   : 0.0f);
             uint32_t w[NW];
             const uint2 *src = (const uint2 *)(st + (m * TT_TILE + r) * C::HB);
 #pragma unroll
@@ -230,15 +262,16 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
             }
             __half *dst = (m ? vt : kt) + r * C::LD;
 #pragma unroll
-            for (int k = 0; k < D / 8; k++) tt_decode8<BITS, C::REP>(w, w + D / 16, k, my_tab, rs, dst);
+            for (int k = 0; k < D / 8; k++)
+                tt_decode8<BITS, C::REP>(w, w + D / 16, k, my_tab, rs, dst);
         }
         __syncwarp();
         w.scores(kt, s);
 #endif
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
         const float ka = va ? norm(nk[g]) * isn : 0.0f, kb = vb ? norm(nk[g + 8]) * isn : 0.0f;
-        const float x[4] = {va ? s[0] * ka : -INFINITY, va ? s[1] * ka : -INFINITY, vb ? s[2] * kb : -INFINITY,
-                            vb ? s[3] * kb : -INFINITY};
+        const float x[4] = {va ? s[0] * ka : -INFINITY, va ? s[1] * ka : -INFINITY,
+                            vb ? s[2] * kb : -INFINITY, vb ? s[3] * kb : -INFINITY};
         w.accumulate(x, vt);
         __syncwarp(); /* the decoded tiles are rewritten by the next tile */
     }
@@ -250,10 +283,12 @@ __global__ void __launch_bounds__(TD_T, 2) tq_dec_tc(const tn_cuda_turbo_attn a,
     td_finish<D, TD_MAXG>(a, &wm[0][0], &wl[0][0], wacc, qs, GB, h0, split, t);
 }
 
-template <int D, int BITS> int tt_launch(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc,
-                                         cudaStream_t st) {
+template <int D, int BITS>
+int tt_launch(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc,
+              cudaStream_t st) {
     constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
-    if (cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+    if (cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem) != cudaSuccess)
         return tn_set_error("CUDA TurboQuant tensor-core attention: shared memory attribute: %s",
                             cudaGetErrorString(cudaGetLastError()));
     const dim3 grid((unsigned)a->n_head_kv, (unsigned)a->n_split, (unsigned)a->n_tokens);
@@ -265,17 +300,24 @@ template <int D, int BITS> int tt_slots(int device) {
     constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
     int n_sm = 0, per_sm = 0;
     if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tq_dec_tc<D, BITS>, TD_T, smem) != cudaSuccess)
+        cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tq_dec_tc<D, BITS>, TD_T, smem) !=
+            cudaSuccess)
         return 0;
     return n_sm * per_sm;
 }
 
-template <int D> int tt_launch_bits(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc, cudaStream_t st) {
+template <int D>
+int tt_launch_bits(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc,
+                   cudaStream_t st) {
     switch (kc.bits) {
-    case 2: return tt_launch<D, 2>(a, kc, vc, st);
-    case 3: return tt_launch<D, 3>(a, kc, vc, st);
-    default: return tt_launch<D, 4>(a, kc, vc, st);
+    case 2:
+        return tt_launch<D, 2>(a, kc, vc, st);
+    case 3:
+        return tt_launch<D, 3>(a, kc, vc, st);
+    default:
+        return tt_launch<D, 4>(a, kc, vc, st);
     }
 }
 
@@ -284,13 +326,14 @@ template <int D> int tt_launch_bits(const tn_cuda_turbo_attn *a, const tq_cache 
 extern "C" int tn_cuda_turbo_tc_ok(const tn_cuda_turbo_attn *a) {
     const int d = a->head_dim;
     tq_cache kc;
-    if (a->type_k != a->type_v || !tn_kv_turbo_bits(a->type_k) || !(d == 64 || d == 128) || a->n_head_kv <= 0 ||
-        a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > TD_MAXG || a->n_tokens < 1 || a->n_tokens > 8 ||
-        tq_fill_cache(&kc, a->type_k, d, a->n_head_kv, a->k))
+    if (a->type_k != a->type_v || !tn_kv_turbo_bits(a->type_k) || !(d == 64 || d == 128) ||
+        a->n_head_kv <= 0 || a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > TD_MAXG ||
+        a->n_tokens < 1 || a->n_tokens > 8 || tq_fill_cache(&kc, a->type_k, d, a->n_head_kv, a->k))
         return 0;
     const size_t align = TN_TT_CP16 && kc.head_bytes % 16 == 0 ? 16 : 8; /* tt_cfg::CP */
-    return kc.row_bytes % align == 0 && (uintptr_t)a->k % align == 0 && (uintptr_t)a->v % align == 0 &&
-           kc.norm_off % 4 == 0 && kc.head_bytes == (size_t)d * kc.bits / 8;
+    return kc.row_bytes % align == 0 && (uintptr_t)a->k % align == 0 &&
+           (uintptr_t)a->v % align == 0 && kc.norm_off % 4 == 0 &&
+           kc.head_bytes == (size_t)d * kc.bits / 8;
 }
 
 extern "C" int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream) {
@@ -299,12 +342,18 @@ extern "C" int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream
         tq_fill_cache(&vc, a->type_v, a->head_dim, a->n_head_kv, a->v))
         return tn_set_error("CUDA TurboQuant tensor-core attention: unsupported shape");
     cudaStream_t st = (cudaStream_t)stream;
-    return a->head_dim == 64 ? tt_launch_bits<64>(a, kc, vc, st) : tt_launch_bits<128>(a, kc, vc, st);
+    return a->head_dim == 64 ? tt_launch_bits<64>(a, kc, vc, st)
+                             : tt_launch_bits<128>(a, kc, vc, st);
 }
 
 extern "C" int tn_cuda_turbo_tc_slots(const tn_cuda_turbo_attn *a, int device) {
     if (!tn_cuda_turbo_tc_ok(a)) return 0;
     const int bits = tn_kv_turbo_bits(a->type_k);
-    if (a->head_dim == 64) return bits == 2 ? tt_slots<64, 2>(device) : bits == 3 ? tt_slots<64, 3>(device) : tt_slots<64, 4>(device);
-    return bits == 2 ? tt_slots<128, 2>(device) : bits == 3 ? tt_slots<128, 3>(device) : tt_slots<128, 4>(device);
+    if (a->head_dim == 64)
+        return bits == 2   ? tt_slots<64, 2>(device)
+               : bits == 3 ? tt_slots<64, 3>(device)
+                           : tt_slots<64, 4>(device);
+    return bits == 2   ? tt_slots<128, 2>(device)
+           : bits == 3 ? tt_slots<128, 3>(device)
+                       : tt_slots<128, 4>(device);
 }
