@@ -518,7 +518,7 @@ static void cu_attention(tn_exec *e, float *out, const float *q, const tn_kv_lay
     tn_cu_attn_plan(ex, &at, ex->n_tokens, &n_split, &tc);
     if (at.turbo && n_split > tn_cu_turbo_max_split()) n_split = tn_cu_turbo_max_split();
     op->n_split = n_split;
-    op->attn_tc = tc && !at.turbo;
+    op->attn_tc = tc; /* the f16 kernel: never for a TurboQuant cache (tn_cu_attn_tc_supported) */
 }
 
 static void cu_get_rows(tn_exec *e, float *out, const float *x, int64_t dim) {
