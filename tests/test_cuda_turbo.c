@@ -126,6 +126,15 @@ static void check_dequant(void) {
     printf("  dequantize (prefill): worst error / max|x| GPU vs CPU %.3g (bound 2e-3)\n", worst);
 }
 
+/* The attention call over a case's caches and query batch (host memory), output into out. */
+static tn_cuda_turbo_attn case_args(const tkv_case *c, float *out, int n_split) {
+    return (tn_cuda_turbo_attn){.n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim = c->head_dim,
+                                .type_k = c->kv.type_k, .type_v = c->kv.type_v, .rot_seed = c->kv.rot_seed,
+                                .scale = c->ap.scale, .k = c->kv.k, .v = c->kv.v, .q = c->q, .out = out,
+                                .n_tokens = c->n_tokens, .pos = c->pos, .seq = c->seq, .n_kv = c->n_kv,
+                                .cell_pos = c->cell_pos, .cell_seq = c->cell_seq, .n_split = n_split};
+}
+
 static void check_attention(void) {
     static const int types[][2] = {{TN_KV_TURBO4, TN_KV_TURBO4}, {TN_KV_TURBO3, TN_KV_TURBO3},
                                    {TN_KV_TURBO2, TN_KV_TURBO2}, {TN_KV_TURBO3, TN_TYPE_F16},
@@ -146,13 +155,7 @@ static void check_attention(void) {
                 size_t n = (size_t)n_tok * 8 * d;
                 float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
                 tkv_attention_cpu(&c, cpu, 2);
-                tn_cuda_turbo_attn a = {.n_head = 8, .n_head_kv = 4, .head_dim = d,
-                                        .type_k = types[ti][0], .type_v = types[ti][1],
-                                        .rot_seed = c.kv.rot_seed, .scale = c.ap.scale,
-                                        .k = c.kv.k, .v = c.kv.v, .q = c.q, .out = gpu,
-                                        .n_tokens = n_tok, .pos = c.pos, .seq = c.seq,
-                                        .n_kv = c.n_kv, .cell_pos = c.cell_pos,
-                                        .cell_seq = c.cell_seq, .n_split = runs[ri][1]};
+                tn_cuda_turbo_attn a = case_args(&c, gpu, runs[ri][1]);
                 int rc = tn_cuda_turbo_attention_host(&a);
                 CHECK(rc == 0, "attention: %s", tn_last_error());
                 double e = tkv_rel_err(gpu, cpu, n);
@@ -199,11 +202,7 @@ static void check_attention_scaled(void) {
                 const size_t n = (size_t)8 * d;
                 float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
                 tkv_attention_cpu(&c, cpu, 2);
-                tn_cuda_turbo_attn a = {.n_head = 8, .n_head_kv = 4, .head_dim = d, .type_k = types[ti],
-                                        .type_v = types[ti], .rot_seed = c.kv.rot_seed, .scale = c.ap.scale,
-                                        .k = c.kv.k, .v = c.kv.v, .q = c.q, .out = gpu, .n_tokens = 1,
-                                        .pos = c.pos, .seq = c.seq, .n_kv = c.n_kv, .cell_pos = c.cell_pos,
-                                        .cell_seq = c.cell_seq, .n_split = n_split};
+                tn_cuda_turbo_attn a = case_args(&c, gpu, n_split);
                 for (int tc = 0; tc < 2; tc++) {
                     a.use_tc = tc;
                     memset(gpu, 0, n * sizeof(float));
@@ -232,11 +231,8 @@ static void check_attention_scaled(void) {
             const size_t n = (size_t)8 * d;
             float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
             tkv_attention_cpu(&c, cpu, 2);
-            tn_cuda_turbo_attn a = {.n_head = 8, .n_head_kv = 4, .head_dim = d, .type_k = TN_KV_TURBO3,
-                                    .type_v = TN_KV_TURBO3, .rot_seed = c.kv.rot_seed, .scale = c.ap.scale,
-                                    .k = c.kv.k, .v = c.kv.v, .q = c.q, .out = gpu, .n_tokens = 1,
-                                    .pos = c.pos, .seq = c.seq, .n_kv = c.n_kv, .cell_pos = c.cell_pos,
-                                    .cell_seq = c.cell_seq, .n_split = 1, .use_tc = 1};
+            tn_cuda_turbo_attn a = case_args(&c, gpu, 1);
+            a.use_tc = 1;
             const int rc = tn_cuda_turbo_attention_host(&a);
             const double e = tkv_rel_err(gpu, cpu, n);
             if (e > worst_tc) worst_tc = e;
