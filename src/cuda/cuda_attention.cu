@@ -329,6 +329,21 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
     return (size_t)n_tokens * (size_t)a->n_head * (size_t)n_split * (size_t)(a->head_dim + 2);
 }
 
+/* Resident blocks of the tensor-core decode kernel this layer runs on (f16: cuda_attn_tc.cu;
+ * TurboQuant: cuda_turbo_tc.cu), 0 for none. The occupancy queries cost host time and ops are
+ * recorded every step: the answer is kept for the last layer shape and token count asked (the
+ * TurboQuant kernel applies to at most 8 tokens, so counts above 8 share one entry). */
+static int tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, bool tc) {
+    if (!tc && !a->turbo) return 0;
+    const int shape = (a->head_dim * 128 + a->type_k) * 128 + a->type_v; /* type ids < 128 */
+    const int key = shape * 16 + (n_tokens < 9 ? n_tokens : 9);
+    if (ex->tc_slots_key != key) {
+        ex->tc_slots = tc ? tn_cu_attn_tc_slots(ex, a) : tn_cu_turbo_tc_slots(ex, a, n_tokens);
+        ex->tc_slots_key = key;
+    }
+    return ex->tc_slots;
+}
+
 /* Caches up to one_split cells (256): the f32 kernel, one split, one query head per block (at short
  * depth that kernel is bound by each warp's instruction stream, which a head group multiplies,
  * and re-reading the few K/V rows per query head costs nothing). f16 caches of more than tc_from
@@ -337,21 +352,9 @@ size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
  * shorter blocks by 4-16 % at depth 8192-32768 and half a wave by 7 %), but no fewer than 256
  * cells per split; at depth 2048 it was as fast as the f32 kernel, below it was not measured.
  * TurboQuant caches take the same one-wave rule for their tensor-core kernel (H200, turbo3,
- * d32768: as fast as 1024 cells per split, 2026-12-02d record). Others: the f32 kernel with about split_cells cells per split. Split
- * counts are powers of two (a new graph each time the count changes), at most max_split. */
-/* Resident blocks of the tensor-core decode kernel this layer runs on (f16: cuda_attn_tc.cu;
- * TurboQuant: cuda_turbo_tc.cu), 0 for none. The occupancy queries cost host
- * time and ops are recorded every step: the answer is kept for the last layer shape asked. */
-static int tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, bool tc) {
-    if (!tc && !a->turbo) return 0;
-    const int key = (a->head_dim * 64 + a->type_k) * 64 + a->type_v;
-    if (ex->tc_slots_key != key) {
-        ex->tc_slots = tc ? tn_cu_attn_tc_slots(ex, a) : tn_cu_turbo_tc_slots(ex, a, n_tokens);
-        ex->tc_slots_key = key;
-    }
-    return ex->tc_slots;
-}
-
+ * d32768: as fast as 1024 cells per split, 2026-12-02d record). Others: the f32 kernel with
+ * about split_cells cells per split. Split counts are powers of two (a new graph each time the
+ * count changes), at most max_split. */
 void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int *n_split, bool *tc) {
     *n_split = 1;
     *tc = false;
