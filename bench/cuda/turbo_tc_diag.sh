@@ -19,7 +19,6 @@ fi
 gen llama3-8b Q4_K_M
 F=/tmp/llama3-8b-Q4_K_M.gguf
 bench f16 $F -p 0 -n 64 -d 32768 -r 2
-export TERN_CUDA_TURBO_TC=1
 bench turbo3-tc $F -p 0 -n 64 -d 32768 -r 2 -ctk turbo3 -ctv turbo3
 timeout 240 ncu --clock-control none --cache-control none --section WarpStateStats --section LaunchStats \
     --section SpeedOfLight --section Occupancy --section MemoryWorkloadAnalysis --section SourceCounters -k regex:tq_dec_tc --launch-skip 40 \
