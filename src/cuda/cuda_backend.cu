@@ -163,6 +163,9 @@ static void cu_exec_free(tn_exec *e) {
     cudaFree(ex->part);
     cudaFree(ex->kvh);
     cudaFree(ex->cnt);
+    cudaFree(ex->xq2);
+    cudaFree(ex->xm2);
+    cudaFree(ex->fz_ss);
     cudaFree(ex->topk);
     if (ex->h_pin) cudaFreeHost(ex->h_pin);
     if (ex->h_read) cudaFreeHost(ex->h_read);
@@ -210,6 +213,8 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
     const char *fr = getenv("TERN_CUDA_FUSE_ROPE");
     ex->fuse_rope = ex->mv_stage && !(fr && strcmp(fr, "0") == 0);
+    const char *fq = getenv("TERN_CUDA_FUSE_QUANT");
+    ex->fuse_quant = ex->mv_stage && !(fq && strcmp(fq, "0") == 0);
     ex->skip = getenv("TERN_CUDA_SKIP");
     const char *tm = getenv("TERN_CUDA_TIMING");
     ex->timing = tm && *tm && strcmp(tm, "0") != 0;
@@ -534,14 +539,18 @@ static void cu_get_rows(tn_exec *e, float *out, const float *x, int64_t dim) {
 
 /* Grows the scratch buffers to what the recorded ops need. */
 static bool ensure_scratch(tn_cu_exec *ex) {
-    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0, cnt = 0, kvh = 0;
+    size_t xq = 0, xm = 0, xh = 0, wh = 0, part = 0, cnt = 0, kvh = 0, items = 0;
     for (int i = 0; i < ex->n_ops; i++) {
         const tn_cu_op *op = &ex->ops[i];
         if (op->kind == TN_CU_OP_MATMUL) {
             const size_t nr = (size_t)op->n_rows, ni = (size_t)op->w->n_in;
             if (op->n_rows <= TN_CU_MAX_NR) {
                 if (nr * ni > xq) xq = nr * ni;
-                if (nr * (ni / 32) * sizeof(tn_cu_xmeta) > xm) xm = nr * (ni / 32) * sizeof(tn_cu_xmeta);
+                if (nr * (ni / 32) * sizeof(tn_cu_xmeta) > xm)
+                    xm = nr * (ni / 32) * sizeof(tn_cu_xmeta);
+                /* a decode mat-vec may quantize its output (tn_cu_mv_io: sums of squares per item)
+                 */
+                if (nr == 1 && (size_t)op->w->n_out > items * 32) items = (size_t)op->w->n_out / 32;
             } else {
                 if (nr * ni * 2 > xh) xh = nr * ni * 2;
                 size_t c = ni > TN_CU_WH_CHUNK ? ni : TN_CU_WH_CHUNK;
@@ -563,10 +572,16 @@ static bool ensure_scratch(tn_cu_exec *ex) {
             if (op->n_rows <= TN_CU_MAX_NR && nq / 32 * sizeof(tn_cu_xmeta) > xm) xm = nq / 32 * sizeof(tn_cu_xmeta);
         }
     }
-    return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) && grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
-           grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) && grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
-           grow(ex, (void **)&ex->part, &ex->part_cap, part) && grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt) &&
-           grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh);
+    return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) &&
+           grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
+           grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) &&
+           grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
+           grow(ex, (void **)&ex->part, &ex->part_cap, part) &&
+           grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt) &&
+           grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh) &&
+           grow(ex, (void **)&ex->xq2, &ex->xq2_cap, xq) &&
+           grow(ex, (void **)&ex->xm2, &ex->xm2_cap, xm) &&
+           grow(ex, (void **)&ex->fz_ss, &ex->fz_ss_cap, items * sizeof(double));
 }
 
 /* Launches the recorded ops: a cached graph if one was captured for the identical op list,

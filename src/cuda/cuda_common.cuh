@@ -124,6 +124,12 @@ typedef struct tn_cu_exec {
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool fuse_rope; /* decode q/k/v mat-vecs do RoPE + cache store in their epilogue instead of a
                        separate kernel (TERN_CUDA_FUSE_ROPE=0 or TERN_CUDA_STAGE=0: off) */
+    bool fuse_quant; /* decode residual mat-vecs quantize their output for the next RMSNorm's
+                        mat-vecs (tn_cu_mv_io), so that norm's kernel goes (TERN_CUDA_FUSE_QUANT=0:
+                        off) */
+    /* planner state within tn_cu_run_ops: RMSNorm op fz_op's items were made by the mat-vec before
+     * it, in xq2/xm2 if fz_buf, else xq/xm */
+    int fz_op, fz_buf;
     const char *skip; /* TERN_CUDA_SKIP (profiling only, wrong results): op kinds not launched */
     bool pdl; /* launch kernels with programmatic dependent launch (TERN_CUDA_PDL=0 turns it off) */
     int failed;
@@ -147,6 +153,12 @@ typedef struct tn_cu_exec {
     size_t xq_cap;
     tn_cu_xmeta *xm;
     size_t xm_cap;
+    int8_t *xq2; /* the second pair: a mat-vec quantizing its output must not overwrite its input */
+    size_t xq2_cap;
+    tn_cu_xmeta *xm2;
+    size_t xm2_cap;
+    double *fz_ss; /* per-item sums of squares (tn_cu_mv_io out_ss / in_ss) */
+    size_t fz_ss_cap;
     __half *xh;
     size_t xh_cap;
     __half *wh;
@@ -199,11 +211,32 @@ typedef struct tn_cu_mv_seg {
 enum { TN_CU_ROPE_NONE, TN_CU_ROPE_Q, TN_CU_ROPE_K, TN_CU_ROPE_V };
 /* Whether the q/k/v mat-vecs of one decode token can do the RoPE + cache store of `a`. */
 bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_rows);
+/* A mat-vec's int8 activations and, in decode, the quantization of its output that it makes for
+ * the next mat-vec (instead of an RMSNorm kernel between them).
+ * In: xq/xm, the input's items. With in_ss, they are the items of x * w (w: the RMSNorm weights)
+ * made before the norm's scale was known, and in_ss holds the sums of squares of x per item: the
+ * kernel computes the scale (as k_rmsnorm does) and multiplies the items' d by it (the integers
+ * of x*s*w and x*w quantized are the same, up to rounding at a tie).
+ * Out (one activation row, one quantized weight with a residual add, staged input, n_out % 32 ==
+ * 0): the items of (residual after the add) * out_nw (the next RMSNorm's weights) into out_q /
+ * out_m and the residual's sums of squares per item into out_ss. */
+typedef struct tn_cu_mv_io {
+    const int8_t *xq;
+    const tn_cu_xmeta *xm;
+    const double *in_ss;
+    float in_eps;
+    int8_t *out_q;
+    tn_cu_xmeta *out_m;
+    double *out_ss;
+    const float *out_nw;
+} tn_cu_mv_io;
 /* swiglu: seg[0] = gate, seg[1] = up; gate's output becomes silu(gate) * up. x: the float input
- * (float weights); xq/xm: its int8 items (quantized weights); at: the attention layer of segments
- * with a rope role (else NULL). */
+ * (float weights); io: the int8 items (quantized weights) in and out; at: the attention layer of
+ * segments with a rope role (else NULL). */
 void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swiglu, const float *x,
-                  const int8_t *xq, const tn_cu_xmeta *xm, int n_rows, const tn_cu_attn *at);
+                  const tn_cu_mv_io *io, int n_rows, const tn_cu_attn *at);
+/* Whether a decode mat-vec with this input width stages its activations (and so can take in_ss). */
+bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in);
 
 /* cuda_plan.cu: launches the kernels for ops[0..n) (fusing neighbours where a kernel can) */
 void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n);

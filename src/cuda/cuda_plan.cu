@@ -1,7 +1,8 @@
 /* The CUDA backend's planner: turns a recorded op list into kernel launches. Neighbouring ops
  * fuse where a kernel can take the next op's work: an RMSNorm or attention quantizes its output
  * for the mat-vecs that read it, matmuls sharing an input share a launch (q/k/v, gate/up), and
- * mat-vec epilogues do SwiGLU, the residual add, or (decode) RoPE + the K/V cache store. */
+ * mat-vec epilogues do SwiGLU, the residual add, or (decode) RoPE + the K/V cache store, and
+ * (decode) a residual mat-vec makes the next RMSNorm's int8 items, so that norm has no kernel. */
 #include <string.h>
 
 #include "cuda/cuda_common.cuh"
@@ -34,6 +35,41 @@ static bool feeds_quant_matmuls(const tn_cu_op *ops, int n, int i, int64_t width
            group_needs_quant(ops, i + 1, group_end(ops, n, i + 1));
 }
 
+/* Whether a matmul group [i, j) takes only int8 activations (every weight quantized). */
+static bool group_all_quant(const tn_cu_op *ops, int i, int j) {
+    for (int k = i; k < j; k++)
+        if (!is_quant(ops[k].w)) return false;
+    return true;
+}
+
+/* Whether no op from `from` on reads `buf` (the float output a fused quantization leaves unmade)
+ * before one overwrites it. ADD and ROPE read their output buffer (in place). */
+static bool unread_after(const tn_cu_op *ops, int n, int from, const float *buf) {
+    for (int k = from; k < n; k++) {
+        const tn_cu_op *o = &ops[k];
+        const bool in_place = o->kind == TN_CU_OP_ADD || o->kind == TN_CU_OP_ROPE;
+        if (o->x == buf || o->y == buf || o->k == buf || (in_place && o->out == buf)) return false;
+        if (o->out == buf) return true;
+    }
+    return true;
+}
+
+/* Whether RMSNorm op c can take, in one decode row, input items the mat-vec before it quantized in
+ * its epilogue instead of running its own kernel: the matmul group it feeds has only quantized
+ * weights and stages its activations (the norm's scale is applied there), and nothing else reads
+ * the normalized values, which are no longer made. `width`: the values' count. */
+static bool takes_fused_items(const tn_cu_exec *ex, const tn_cu_op *ops, int n, int c,
+                              int64_t width) {
+    if (!ex->fuse_quant || c + 1 >= n || width % 32 || ops[c].n_rows != 1) return false;
+    const tn_cu_op *g = &ops[c + 1];
+    if (ops[c].kind != TN_CU_OP_RMSNORM || ops[c].dim != width || g->kind != TN_CU_OP_MATMUL ||
+        g->n_rows != 1 || g->w->n_in != width || g->x != ops[c].out)
+        return false;
+    const int e = group_end(ops, n, c + 1);
+    return group_all_quant(ops, c + 1, e) && tn_cu_matvec_stages(ex, width) &&
+           unread_after(ops, n, e, ops[c].out);
+}
+
 /* Whether TERN_CUDA_SKIP names this kind of kernel (profiling: what a step costs without it). */
 static bool skipped(const tn_cu_exec *ex, const char *what) { return ex->skip && strstr(ex->skip, what); }
 
@@ -46,11 +82,45 @@ static int rope_role(const tn_cu_op *m, const tn_cu_op *r) {
     return TN_CU_ROPE_NONE;
 }
 
-/* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index.
- * xq_ready: the group's input was already quantized by the preceding rmsnorm or attention. */
-static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j, bool xq_ready) {
+/* The int8 activations a matmul group reads: already made (by the preceding RMSNorm, attention or
+ * a fused mat-vec epilogue: `buf` says which pair, in_ss/eps an RMSNorm still to scale) or not. */
+typedef struct mv_input {
+    bool ready;
+    int buf;
+    const double *in_ss;
+    float eps;
+} mv_input;
+
+static void set_pair(const tn_cu_exec *ex, int buf, int8_t **q, tn_cu_xmeta **m) {
+    *q = buf ? ex->xq2 : ex->xq;
+    *m = buf ? ex->xm2 : ex->xm;
+}
+
+/* The output quantization of the launch about to run (tn_cu_mv_io): into the pair the input is
+ * not in (other blocks are still staging it); RMSNorm op c then takes those items (tn_cu_run_ops).
+ */
+static void fuse_out(tn_cu_exec *ex, tn_cu_mv_io *io, int in_buf, int c, const float *norm_w) {
+    set_pair(ex, !in_buf, &io->out_q, &io->out_m);
+    io->out_ss = ex->fz_ss;
+    io->out_nw = norm_w;
+    ex->fz_op = c;
+    ex->fz_buf = !in_buf;
+}
+
+/* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index. */
+static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
+                       const mv_input *in) {
     const tn_cu_op *g = &ops[i];
     const int64_t nr = g->n_rows;
+    const bool xq_ready = in && in->ready;
+    const int in_buf = xq_ready ? in->buf : 0;
+    tn_cu_mv_io io;
+    memset(&io, 0, sizeof io);
+    set_pair(ex, in_buf, (int8_t **)&io.xq, (tn_cu_xmeta **)&io.xm);
+    if (xq_ready) {
+        io.in_ss = in->in_ss;
+        io.in_eps = in->eps;
+    }
     if (nr > TN_CU_MAX_NR) {
         bool need_h = false;
         for (int k = i; k < j; k++) need_h |= ops[k].w->type != TN_TYPE_F32;
@@ -61,7 +131,7 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
         return j;
     }
     if (group_needs_quant(ops, i, j) && !xq_ready && !skipped(ex, "quant"))
-        tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm);
+        tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm); /* pair 0 (in_buf) */
     bool done[64] = {false};
     const int cnt = j - i < 64 ? j - i : 64;
     j = i + cnt;
@@ -79,7 +149,7 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
             next->n == nr * ops[gi].w->n_out) {
             tn_cu_mv_seg seg[2] = {{ops[gi].w, NULL, ops[gi].out, NULL, TN_CU_ROPE_NONE},
                                    {ops[ui].w, NULL, ops[ui].out, NULL, TN_CU_ROPE_NONE}};
-            tn_cu_matvec(ex, seg, 2, true, g->x, ex->xq, ex->xm, (int)nr, NULL);
+            tn_cu_matvec(ex, seg, 2, true, g->x, &io, (int)nr, NULL);
             done[gi - i] = done[ui - i] = true;
             consumed = 1;
         }
@@ -119,7 +189,13 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
             ns++;
             k++;
         }
-        tn_cu_matvec(ex, seg, ns, false, g->x, ex->xq, ex->xm, (int)nr, rope_at);
+        tn_cu_mv_io sio = io;
+        /* residual add, then the next RMSNorm's items (x*w and sums of squares) made here */
+        if (ns == 1 && seg[0].res && !seg[0].rope && is_quant(seg[0].w) &&
+            tn_cu_matvec_stages(ex, seg[0].w->n_in) && seg[0].w->n_out % 32 == 0 && j + 1 < n &&
+            ops[j + 1].x == seg[0].res && takes_fused_items(ex, ops, n, j + 1, seg[0].w->n_out))
+            fuse_out(ex, &sio, in_buf, j + 1, (const float *)ops[j + 1].w->raw);
+        tn_cu_matvec(ex, seg, ns, false, g->x, &sio, (int)nr, rope_at);
     }
     return j + consumed;
 }
@@ -127,12 +203,26 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
 /* After op i: if it left its output quantized (q), the matmul group that follows runs on that;
  * returns the index of the next op to run. */
 static int after_quantizing(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, bool q) {
-    return q ? run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), true) : i + 1;
+    const mv_input in = {true, 0, NULL, 0.0f};
+    return q ? run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), &in) : i + 1;
+}
+
+/* RMSNorm op i's items were made by the mat-vec before it (fuse_out): no RMSNorm kernel, the
+ * matmul group after it runs on them. Returns the next op index. */
+static int on_fused_items(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i) {
+    const mv_input in = {true, ex->fz_buf, ex->fz_ss, ops[i].eps};
+    ex->fz_op = -1;
+    return run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), &in);
 }
 
 void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
+    ex->fz_op = -1;
     for (int i = 0; i < n && !ex->failed;) {
         const tn_cu_op *op = &ops[i];
+        if (i == ex->fz_op) {
+            i = on_fused_items(ex, ops, n, i);
+            continue;
+        }
         switch (op->kind) {
         case TN_CU_OP_EMBED:
             tn_cu_embed(ex, op->out, op->w, (int32_t)op->n_rows);
@@ -147,7 +237,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             break;
         }
         case TN_CU_OP_MATMUL:
-            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), false);
+            i = run_matmuls(ex, ops, n, i, group_end(ops, n, i), NULL);
             break;
         case TN_CU_OP_ADD:
             tn_cu_add(ex, op->out, op->y, op->n);
