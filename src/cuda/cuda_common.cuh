@@ -127,6 +127,7 @@ typedef struct tn_cu_exec {
     bool fuse_quant; /* decode residual mat-vecs quantize their output for the next RMSNorm's
                         mat-vecs (tn_cu_mv_io), so that norm's kernel goes (TERN_CUDA_FUSE_QUANT=0:
                         off) */
+    bool mv_pipe; /* TERN_CUDA_MV_PIPE=1: the output-quantizing mat-vecs pipeline their loads (A/B) */
     /* planner state within tn_cu_run_ops: RMSNorm op fz_op's items were made by the mat-vec before
      * it, in xq2/xm2 if fz_buf, else xq/xm */
     int fz_op, fz_buf;

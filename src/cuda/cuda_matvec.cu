@@ -222,15 +222,62 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
+/* One batch of a warp's loads: MV_U items of each of its MV_RW rows (A words and meta words). */
+template <int T> struct mv_batch {
+    uint32_t a[MV_U][MV_RW][tn_cu_qt<T>::QA / 4], m[MV_U][MV_RW][tn_cu_qt<T>::NM];
+};
+
+/* Item `base + 32 u + lane` of each row; GUARD: only items below ie (the last batch of a row). */
+template <int T, bool GUARD>
+__device__ __forceinline__ void load_batch(const uint8_t *const A[MV_RW], const uint8_t *const B[MV_RW],
+                                           const uint8_t *const S[MV_RW], int64_t base, int64_t ie,
+                                           int lane, mv_batch<T> &b) {
+#pragma unroll
+    for (int u = 0; u < MV_U; u++) {
+        const int64_t it = base + u * 32 + lane;
+        if (GUARD && it >= ie) break;
+#pragma unroll
+        for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], it, b.a[u][j], b.m[u][j]);
+    }
+}
+
+template <int T, int NR, bool STAGE, bool GUARD>
+__device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, const tn_cu_xmeta *xmp,
+                                          int64_t base, int64_t ie, int lane, const mv_batch<T> &b,
+                                          float (&acc)[MV_RW][NR]) {
+#pragma unroll
+    for (int u = 0; u < MV_U; u++) {
+        const int64_t it = base + u * 32 + lane;
+        if (GUARD && it >= ie) break;
+#pragma unroll
+        for (int r = 0; r < NR; r++) {
+            if (r >= p.n_rows) break;
+            int xw[8];
+            load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
+            const tn_cu_xmeta xm = xmp[r * p.n_items + it];
+#pragma unroll
+            for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(b.a[u][j], b.m[u][j], xw, xm);
+        }
+    }
+}
+
+/* Whether two batches of type T fit the 16-warp kernel's 128 registers per thread alongside the
+ * rest (Q4_0, Q4_1, IQ4_NL, MXFP4, Q2_K, Q3_K: at most 80 words). */
+template <int T> constexpr bool mv_pipe_fits() {
+    return 2 * MV_U * MV_RW * (tn_cu_qt<T>::QA / 4 + tn_cu_qt<T>::NM) <= 80;
+}
+
 /* STAGE (decode, one activation row): the block first copies the int8 activations and their
  * metadata into shared memory, while its first weights are in flight, so the dot products read
- * them from there instead of making a round trip to L2 per batch. */
-template <int T, int NR, bool STAGE, int WARPS = MV_WARPS>
+ * them from there instead of making a round trip to L2 per batch.
+ * PIPE (the 16-warp kernel, types that fit): the next batch's loads are issued before the current
+ * batch's dot products, so a warp keeps bytes in flight through long rows (the down projection:
+ * 3.5 batches per row at n_ff 14336; bench/cuda/mv_bw.cu measured 14.8 -> 11.5 us for that shape
+ * on an H200 with a persistent version of this). The sums are added in the same order. */
+template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool PIPE = false>
 __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T>() : 1)
     k_mv_q(const mv_args p) {
-    using Q = tn_cu_qt<T>;
     extern __shared__ __align__(16) uint8_t mv_smem[];
-    constexpr int NA = Q::QA / 4;
     const int lane = threadIdx.x & 31;
     const int64_t wid = (int64_t)blockIdx.x * WARPS + (threadIdx.x >> 5);
     int seg[MV_RW];
@@ -249,18 +296,24 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
     for (int j = 0; j < MV_RW; j++)
 #pragma unroll
         for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
-    const int64_t n_items = p.n_items, ib = 0, ie = n_items;
-    int64_t base = ib;
+    const int64_t ie = p.n_items;
+    int64_t base = 0;
     /* The first batch of weights is requested before waiting for the previous kernel (see
-     * tn_cu_pdl_wait). (Measured on an H200: software-pipelining the next batch, which needs twice
-     * the registers, and L1 prefetches of scales and activations both made decode 30% slower.) */
+     * tn_cu_pdl_wait). (Measured on an H200 with 5 blocks per SM: software-pipelining the next
+     * batch, which needs twice the registers, and L1 prefetches of scales and activations both
+     * made decode 30% slower; PIPE is for the 16-warp kernel, one block per SM.) */
     tn_cu_pdl_begin();
-    uint32_t av[MV_U][MV_RW][NA], mv[MV_U][MV_RW][Q::NM];
-    if (ib + 32 * MV_U <= ie) {
+    constexpr int NA = tn_cu_qt<T>::QA / 4, NM = tn_cu_qt<T>::NM;
+    mv_batch<T> cur; /* PIPE: batches alternate between cur and nxt */
+    uint32_t(&av)[MV_U][MV_RW][NA] = cur.a;
+    uint32_t(&mv)[MV_U][MV_RW][NM] = cur.m;
+    if (PIPE) {
+        load_batch<T, true>(A, B, S, 0, ie, lane, cur);
+    } else if (32 * MV_U <= ie) {
 #pragma unroll
         for (int u = 0; u < MV_U; u++)
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], ib + u * 32 + lane, av[u][j], mv[u][j]);
+            for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], u * 32 + lane, av[u][j], mv[u][j]);
     }
     tn_cu_pdl_wait();
     const int8_t *xq = p.xq;
@@ -269,54 +322,70 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
         int4 *xs = (int4 *)mv_smem;
         tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
         for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.xq + i);
-        for (int64_t i = threadIdx.x; i < n_items; i += blockDim.x) ms[i] = p.xm[i];
+        for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.xm[i];
         __syncthreads();
         if (p.io.in_ss) norm_scale(p, ms);
         xq = (const int8_t *)mv_smem;
         xmp = ms;
     }
-    for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
-        if (base != ib)
+    if constexpr (PIPE) {
+        mv_batch<T> nxt;
+        while (base < ie) {
+            int64_t nb = base + 32 * MV_U;
+            if (nb < ie) load_batch<T, true>(A, B, S, nb, ie, lane, nxt);
+            dot_batch<T, NR, STAGE, true>(p, xq, xmp, base, ie, lane, cur, acc);
+            base = nb;
+            if (base >= ie) break;
+            nb = base + 32 * MV_U;
+            if (nb < ie) load_batch<T, true>(A, B, S, nb, ie, lane, cur);
+            dot_batch<T, NR, STAGE, true>(p, xq, xmp, base, ie, lane, nxt, acc);
+            base = nb;
+        }
+    } else {
+        const int64_t n_items = ie, ib = 0;
+        for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
+            if (base != ib)
 #pragma unroll
-            for (int u = 0; u < MV_U; u++)
+                for (int u = 0; u < MV_U; u++)
 #pragma unroll
-                for (int j = 0; j < MV_RW; j++)
-                    load_item<T>(A[j], B[j], S[j], base + u * 32 + lane, av[u][j], mv[u][j]);
+                    for (int j = 0; j < MV_RW; j++)
+                        load_item<T>(A[j], B[j], S[j], base + u * 32 + lane, av[u][j], mv[u][j]);
 #pragma unroll
-        for (int u = 0; u < MV_U; u++) {
-            const int64_t it = base + u * 32 + lane;
+            for (int u = 0; u < MV_U; u++) {
+                const int64_t it = base + u * 32 + lane;
 #pragma unroll
-            for (int r = 0; r < NR; r++) {
-                if (r >= p.n_rows) break;
-                int xw[8];
-                load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
-                const tn_cu_xmeta xm = xmp[r * n_items + it];
+                for (int r = 0; r < NR; r++) {
+                    if (r >= p.n_rows) break;
+                    int xw[8];
+                    load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
+                    const tn_cu_xmeta xm = xmp[r * n_items + it];
 #pragma unroll
-                for (int j = 0; j < MV_RW; j++) acc[j][r] += Q::dotm(av[u][j], mv[u][j], xw, xm);
+                    for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(av[u][j], mv[u][j], xw, xm);
+                }
             }
         }
-    }
-    if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
-        uint32_t at[MV_U][MV_RW][NA], mt[MV_U][MV_RW][Q::NM];
+        if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
+            uint32_t at[MV_U][MV_RW][NA], mt[MV_U][MV_RW][NM];
 #pragma unroll
-        for (int u = 0; u < MV_U; u++) {
-            const int64_t it = base + u * 32 + lane;
-            if (it >= ie) break;
+            for (int u = 0; u < MV_U; u++) {
+                const int64_t it = base + u * 32 + lane;
+                if (it >= ie) break;
 #pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], it, at[u][j], mt[u][j]);
-        }
+                for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], it, at[u][j], mt[u][j]);
+            }
 #pragma unroll
-        for (int u = 0; u < MV_U; u++) {
-            const int64_t it = base + u * 32 + lane;
-            if (it >= ie) break;
+            for (int u = 0; u < MV_U; u++) {
+                const int64_t it = base + u * 32 + lane;
+                if (it >= ie) break;
 #pragma unroll
-            for (int r = 0; r < NR; r++) {
-                if (r >= p.n_rows) break;
-                int xw[8];
-                load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
-                const tn_cu_xmeta xm = xmp[r * n_items + it];
+                for (int r = 0; r < NR; r++) {
+                    if (r >= p.n_rows) break;
+                    int xw[8];
+                    load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
+                    const tn_cu_xmeta xm = xmp[r * n_items + it];
 #pragma unroll
-                for (int j = 0; j < MV_RW; j++) acc[j][r] += Q::dotm(at[u][j], mt[u][j], xw, xm);
+                    for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(at[u][j], mt[u][j], xw, xm);
+                }
             }
         }
     }
@@ -442,6 +511,18 @@ static size_t stage_bytes(int64_t n_in) {
     return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
 }
 
+/* The 16-warp kernel that quantizes its output (tn_cu_mv_io), pipelined where the type fits and
+ * TERN_CUDA_MV_PIPE=1 (off by default until measured). */
+template <int T> static void launch_quant_out(tn_cu_exec *ex, const mv_args &p, unsigned blocks) {
+    if constexpr (mv_pipe_fits<T>()) {
+        if (ex->mv_pipe) {
+            tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
+            return;
+        }
+    }
+    tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
+}
+
 bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in) {
     return ex->mv_stage && n_in % 32 == 0 && stage_bytes(n_in) <= 40 * 1024;
 }
@@ -513,8 +594,7 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
 #define TN_CU_MVQ_CASE(T)                                                                          \
     case T:                                                                                        \
         if (quant_out)                                                                             \
-            tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, (unsigned)(w0->n_out / 32),            \
-                         MV_QWARPS * 32, stage_bytes(p.n_in), p);                                  \
+            launch_quant_out<T>(ex, p, (unsigned)(w0->n_out / 32));                                \
         else if (stage)                                                                            \
             tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes(p.n_in), p);             \
         else if (one)                                                                              \
