@@ -613,6 +613,45 @@ static void check_head256(void) {
     unlink(path);
 }
 
+/* TERN_CUDA_ATTN_ROPE=1 (the decode attention kernel does the RoPE op's QK-norm, rotation and
+ * cache store instead of k_rope_store, one token and one split at a time): 24 decode steps from an
+ * empty cache must give exactly the default's logits (the same arithmetic: norm_rope_head, f16
+ * rounding of the stored rows) on tiny-qwen3 (QK-norm, NeoX RoPE, the RoPE op its own kernel) and
+ * tiny-llama with TERN_CUDA_FUSE_ROPE=0 in both runs (else the q/k/v mat-vecs do RoPE). */
+static void check_attn_rope(const char *path, bool no_fused_rope) {
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *m = tn_model_load(path, &gp);
+    CHECK(m != NULL, "load %s: %s", path, tn_last_error());
+    float *logits[2] = {malloc(sizeof(float) * 24 * N_VOCAB), malloc(sizeof(float) * 24 * N_VOCAB)};
+    bool ok = m && logits[0] && logits[1];
+    for (int k = 0; ok && k < 2; k++) {
+        if (no_fused_rope) setenv("TERN_CUDA_FUSE_ROPE", "0", 1);
+        if (k) setenv("TERN_CUDA_ATTN_ROPE", "1", 1);
+        tn_ctx *c = new_ctx(m, 256, 16, 1);
+        unsetenv("TERN_CUDA_FUSE_ROPE");
+        unsetenv("TERN_CUDA_ATTN_ROPE");
+        for (int i = 0; c && ok && i < 24; i++) {
+            int32_t tok = 5 + (i * 41) % 900;
+            tn_batch b = {.n_tokens = 1, .token = &tok};
+            ok = tn_decode(c, &b) == 0;
+            CHECK(ok, "%s decode step %d: %s", path, i, tn_last_error());
+            if (ok) memcpy(logits[k] + (size_t)i * N_VOCAB, tn_get_logits(c, -1), sizeof(float) * N_VOCAB);
+        }
+        ok = ok && c;
+        tn_ctx_free(c);
+    }
+    if (ok) {
+        const double e = tt_max_diff(logits[1], logits[0], (size_t)24 * N_VOCAB);
+        printf("%s: RoPE in the attention kernel vs k_rope_store, 24 decode steps max|d| %.3g (bound 0)\n",
+               path, e);
+        CHECK(e == 0, "%s: RoPE in the attention kernel changes the logits by %.4g", path, e);
+    }
+    free(logits[0]);
+    free(logits[1]);
+    tn_model_free(m);
+}
+
 #endif
 
 int main(void) {
@@ -644,6 +683,8 @@ int main(void) {
     check_wide("q4_0");
     check_wide("Q4_K_M");
     check_head256();
+    check_attn_rope("models/tiny-qwen3/tiny-qwen3-bf16.gguf", false);
+    check_attn_rope("models/tiny-llama/tiny-llama-Q4_0.gguf", true);
     check_unsupported();
     return tn_test_done("test_cuda");
 #endif

@@ -14,6 +14,29 @@
 
 namespace {
 
+/* One warp's head in shared memory b (its values loaded, ss: the lane's sum of their squares in
+ * double): the head's RMSNorm with weights nw (none if NULL), then RoPE with the cos/sin table
+ * cs/sn (n_rot/2 entries). k_rope_store and the attention kernel's RoPE prologue both use it, so
+ * they agree bit for bit. */
+__device__ __forceinline__ void norm_rope_head(const tn_cu_attn &a, float *b, const float *nw, double ss,
+                                               const float *cs, const float *sn, int lane) {
+    const int hd = a.head_dim, half = a.n_rot / 2;
+    if (nw) {
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        const float sc = (float)(1.0 / sqrt(ss / hd + (double)a.norm_eps));
+        for (int d = lane; d < hd; d += 32) b[d] = b[d] * sc * nw[d];
+    }
+    __syncwarp();
+    for (int i = lane; i < half; i += 32) {
+        const int i0 = a.rope_mode == TN_ROPE_NEOX ? i : 2 * i;
+        const int i1 = a.rope_mode == TN_ROPE_NEOX ? i + half : 2 * i + 1;
+        const float x0 = b[i0], x1 = b[i1];
+        b[i0] = x0 * cs[i] - x1 * sn[i];
+        b[i1] = x0 * sn[i] + x1 * cs[i];
+    }
+    __syncwarp();
+}
+
 /* ---- RoPE + cache store ----
  * grid (n_tokens, ceil((n_head + n_head_kv) / 4)), 128 threads: a warp per q or k head (QK-norm,
  * rotation); the warp of k head kh also stores k and v head kh into the cache cell. Every block
@@ -51,20 +74,7 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
     for (int j = tid; j < half; j += blockDim.x) tn_cu_rope_cs(a, pos[t], j, &cs[j], &sn[j]);
     __syncthreads();
     if (!act) return;
-    if (nw) {
-        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
-        const float sc = (float)(1.0 / sqrt(ss / hd + (double)a.norm_eps));
-        for (int d = lane; d < hd; d += 32) b[d] = b[d] * sc * nw[d];
-    }
-    __syncwarp();
-    for (int i = lane; i < half; i += 32) {
-        const int i0 = a.rope_mode == TN_ROPE_NEOX ? i : 2 * i;
-        const int i1 = a.rope_mode == TN_ROPE_NEOX ? i + half : 2 * i + 1;
-        const float x0 = b[i0], x1 = b[i1];
-        b[i0] = x0 * cs[i] - x1 * sn[i];
-        b[i1] = x0 * sn[i] + x1 * cs[i];
-    }
-    __syncwarp();
+    norm_rope_head(a, b, nw, ss, cs, sn, lane);
     for (int d = lane; d < hd; d += 32) ptr[d] = b[d];
     if (!is_k || a.turbo) return; /* a TurboQuant cache is written by tn_cu_turbo_store */
     const int kh = h - a.n_head;
@@ -154,7 +164,52 @@ template <int HD, bool F32> struct vpart {
 
 using dec_args = tn_cu_dec_args;
 
-template <int HD, bool KF32, bool VF32, int MG>
+/* RIN (one token, one split, one query head per block): k_rope_store's work done here instead of
+ * in its own kernel: the block's q head gets its QK-norm and RoPE in shared memory, the KV head's
+ * new k row (normed, rotated) and v row are made in shared memory in the cache's element type and
+ * stand in for the cache rows of the token's cell, which the first block of the KV head's group
+ * also stores (so the next steps find them there; this step no block reads that cell from the
+ * cache). norm_rope_head and the same rounding make the result identical to k_rope_store's. */
+template <int HD, bool KF32, bool VF32>
+__device__ __forceinline__ void rope_in(const dec_args &d, const tn_cu_attn &a, float *qs, uint8_t *knew,
+                                        uint8_t *vnew, int h0, int kvh, int pos, int t) {
+    __shared__ float cs[HD / 2], sn[HD / 2], kb[HD];
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, G = a.n_head / a.n_head_kv;
+    const int64_t kro = (int64_t)t * a.n_embd_k + (int64_t)kvh * HD, vro = (int64_t)t * a.n_embd_v + (int64_t)kvh * HD;
+    double ssk = 0;
+    if (warp == 1)
+        for (int i = lane; i < HD; i += 32) {
+            const float x = d.rk[kro + i];
+            kb[i] = x;
+            ssk += (double)x * x;
+        }
+    for (int j = tid; j < a.n_rot / 2; j += AD_T) tn_cu_rope_cs(a, pos, j, &cs[j], &sn[j]);
+    __syncthreads(); /* qs (loaded by every thread), kb and the table */
+    if (warp == 0) {
+        for (int g = 0; g < d.GB; g++) {
+            double ss = 0;
+            for (int i = lane; i < HD; i += 32) ss += (double)qs[g * HD + i] * qs[g * HD + i];
+            norm_rope_head(a, qs + g * HD, a.q_norm, ss, cs, sn, lane);
+        }
+    } else if (warp == 1) {
+        norm_rope_head(a, kb, a.k_norm, ssk, cs, sn, lane);
+        const bool store = h0 % G == 0;
+        const int64_t c = d.rcell[t];
+        for (int i = lane; i < HD; i += 32) {
+            const float v = d.rv[vro + i];
+            if (KF32) ((float *)knew)[i] = kb[i];
+            else ((__half *)knew)[i] = __float2half_rn(kb[i]);
+            if (VF32) ((float *)vnew)[i] = v;
+            else ((__half *)vnew)[i] = __float2half_rn(v);
+            if (store) {
+                tn_cu_cache_put(a.k, a.type_k, c * a.n_embd_k + (int64_t)kvh * HD + i, kb[i]);
+                tn_cu_cache_put(a.v, a.type_v, c * a.n_embd_v + (int64_t)kvh * HD + i, v);
+            }
+        }
+    }
+}
+
+template <int HD, bool KF32, bool VF32, int MG, bool RIN = false>
 __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn_cu_attn a) {
     tn_cu_pdl_begin();
     using KW_ = kword<KF32>;
@@ -190,6 +245,15 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
     tn_cu_pdl_wait();
     const int64_t qoff = ((int64_t)t * a.n_head + h0) * HD;
     for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[qoff + i];
+    int cur = -1; /* RIN: the token's cell, whose K and V rows come from knew / vnew */
+    const uint8_t *knew = NULL, *vnew = NULL;
+    if constexpr (RIN) {
+        __shared__ __align__(16) uint8_t kn[HD * (KF32 ? 4 : 2)], vn[HD * (VF32 ? 4 : 2)];
+        rope_in<HD, KF32, VF32>(d, a, qs, kn, vn, h0, kvh, my_pos, t);
+        cur = d.rcell[t];
+        knew = kn;
+        vnew = vn;
+    }
     float rm[MG], rl[MG], acc[MG][DPL];
 #pragma unroll
     for (int g = 0; g < MG; g++) {
@@ -207,6 +271,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         int cs = -1, cp = -1;
         uint4 kw[KC];
         const uint4 *krow = (const uint4 *)((const uint8_t *)a.k + ((int64_t)c * a.n_embd_k + kvoff) * (KF32 ? 4 : 2));
+        if (RIN && c == cur) krow = (const uint4 *)knew;
         if (in) {
             cs = d.cseq[c];
             cp = d.cpos[c];
@@ -215,8 +280,11 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         }
         VP vr[VB];
 #pragma unroll
-        for (int j = 0; j < VB; j++)
-            if (c0 + j < ce) vr[j].load(a.v, (int64_t)(c0 + j) * a.n_embd_v + kvoff + lane * DPL);
+        for (int j = 0; j < VB; j++) {
+            if (c0 + j >= ce) continue;
+            if (RIN && c0 + j == cur) vr[j].load(vnew, lane * DPL);
+            else vr[j].load(a.v, (int64_t)(c0 + j) * a.n_embd_v + kvoff + lane * DPL);
+        }
         float s[MG];
 #pragma unroll
         for (int g = 0; g < MG; g++) s[g] = 0.0f;
@@ -265,8 +333,11 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         for (int j0 = 0; j0 < 32; j0 += VB) {
             if (j0)
 #pragma unroll
-                for (int j = 0; j < VB; j++)
-                    if (c0 + j0 + j < ce) vr[j].load(a.v, (int64_t)(c0 + j0 + j) * a.n_embd_v + kvoff + lane * DPL);
+                for (int j = 0; j < VB; j++) {
+                    if (c0 + j0 + j >= ce) continue;
+                    if (RIN && c0 + j0 + j == cur) vr[j].load(vnew, lane * DPL);
+                    else vr[j].load(a.v, (int64_t)(c0 + j0 + j) * a.n_embd_v + kvoff + lane * DPL);
+                }
 #pragma unroll
             for (int j = 0; j < VB; j++) {
                 if (!((vmask >> (j0 + j)) & 1u)) continue; /* warp-uniform */
@@ -300,6 +371,16 @@ template <int HD> void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, 
     } else if (kf && vf) tn_cu_launch(ex, k_attn_dec<HD, true, true, AD_MAXG>, grid, AD_T, 0, d, *a);
     else if (kf) tn_cu_launch(ex, k_attn_dec<HD, true, false, AD_MAXG>, grid, AD_T, 0, d, *a);
     else tn_cu_launch(ex, k_attn_dec<HD, false, true, AD_MAXG>, grid, AD_T, 0, d, *a);
+}
+
+/* RIN: one query head per block (GB 1), f16 or f32 caches of one type. */
+template <int HD> void launch_dec_rope_in(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a) {
+    if (a->type_k == TN_TYPE_F16 && a->type_v == TN_TYPE_F16)
+        tn_cu_launch(ex, k_attn_dec<HD, false, false, 1, true>, grid, AD_T, 0, d, *a);
+    else if (a->type_k == TN_TYPE_F32 && a->type_v == TN_TYPE_F32)
+        tn_cu_launch(ex, k_attn_dec<HD, true, true, AD_MAXG, true>, grid, AD_T, 0, d, *a);
+    else
+        tn_cu_fail(ex, "CUDA attention: RoPE in the decode kernel needs f16 or f32 K and V of one type");
 }
 
 /* Largest divisor of the GQA group size that fits the decode kernel's head slots. */
@@ -373,6 +454,27 @@ void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int 
     while (*n_split < most && ex->n_kv > *n_split * cells) *n_split *= 2;
 }
 
+bool tn_cu_attn_rope_in_ok(const tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int n_split, bool tc) {
+    const bool f16 = a->type_k == TN_TYPE_F16 && a->type_v == TN_TYPE_F16;
+    const bool f32 = a->type_k == TN_TYPE_F32 && a->type_v == TN_TYPE_F32;
+    return ex->attn_rope && n_tokens == 1 && n_split == 1 && !tc && !a->turbo && (f16 || f32) &&
+           tn_cu_attn_supported(a) && a->n_rot <= a->head_dim && !tn_cu_attn_use_prefill(a, n_tokens);
+}
+
+void tn_cu_attention_rope_in(tn_cu_exec *ex, float *out, const float *q, const float *k, const float *v,
+                             const tn_cu_attn *a, int8_t *xq, tn_cu_xmeta *xm) {
+    dec_args d = {out, q, 1, 1, ex->d_pos, ex->d_seq, ex->d_cpos, ex->d_cseq, ex->d_meta,
+                  ex->part, ex->cnt, xq, xm, k, v, ex->d_cell};
+    const dim3 grid((unsigned)a->n_head, 1, 1);
+    switch (a->head_dim) {
+    case 32: launch_dec_rope_in<32>(ex, grid, d, a); break;
+    case 64: launch_dec_rope_in<64>(ex, grid, d, a); break;
+    case 128: launch_dec_rope_in<128>(ex, grid, d, a); break;
+    default: launch_dec_rope_in<256>(ex, grid, d, a); break;
+    }
+    tn_cu_check(ex, "attention (decode, RoPE in)");
+}
+
 void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
                      int32_t n_tokens, int n_split, bool tc, int8_t *xq, tn_cu_xmeta *xm) {
     if (tn_cu_attn_use_prefill(a, n_tokens)) {
@@ -382,7 +484,7 @@ void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_att
     }
     const int GB = tc ? a->n_head / a->n_head_kv : n_split == 1 ? 1 : dec_group(a);
     dec_args d = {out, q, GB, n_split, ex->d_pos, ex->d_seq, ex->d_cpos, ex->d_cseq, ex->d_meta,
-                  ex->part, ex->cnt, xq, xm};
+                  ex->part, ex->cnt, xq, xm, NULL, NULL, NULL};
     if (tc) {
         tn_cu_attn_dec_tc(ex, d, a, n_tokens);
         tn_cu_check(ex, "attention (decode, tensor cores)");

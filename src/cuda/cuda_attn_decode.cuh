@@ -21,6 +21,10 @@ struct tn_cu_dec_args {
     unsigned *cnt;
     int8_t *xq; /* optional: quantized copy of out (rows of n_head * hd) */
     tn_cu_xmeta *xm;
+    /* RoPE in the attention kernel (k_attn_dec's RIN, one token, one split): the token's k and v
+     * rows before RoPE (and QK-norm) and the cell it writes */
+    const float *rk, *rv;
+    const int32_t *rcell;
 };
 
 /* The end of a decode attention block. On entry (after a barrier): wm/wl [AD_W][MG] hold each

@@ -215,8 +215,21 @@ static int on_fused_items(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i) {
     return run_matmuls(ex, ops, n, i + 1, group_end(ops, n, i + 1), &in);
 }
 
+/* Whether RoPE op i (not fused into the q/k/v mat-vecs: QK-norm, or TERN_CUDA_FUSE_ROPE=0) can be
+ * done by the attention op right after it (tn_cu_attn_rope_in_ok), which reads the rotated q of
+ * this layer and nothing later reads the q and k buffers the RoPE kernel would have rotated. */
+static bool attn_takes_rope(const tn_cu_exec *ex, const tn_cu_op *ops, int n, int i) {
+    if (i + 1 >= n) return false;
+    const tn_cu_op *r = &ops[i], *a = &ops[i + 1];
+    return a->kind == TN_CU_OP_ATTN && a->x == r->out && memcmp(&a->at, &r->at, sizeof a->at) == 0 &&
+           r->n_rows == 1 && a->n_rows == 1 &&
+           tn_cu_attn_rope_in_ok(ex, &a->at, (int32_t)a->n_rows, a->n_split, a->attn_tc) &&
+           unread_after(ops, n, i + 2, r->out) && unread_after(ops, n, i + 1, r->k);
+}
+
 void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
     ex->fz_op = -1;
+    ex->rope_in_op = -1;
     for (int i = 0; i < n && !ex->failed;) {
         const tn_cu_op *op = &ops[i];
         if (i == ex->fz_op) {
@@ -248,6 +261,11 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             i++;
             break;
         case TN_CU_OP_ROPE:
+            if (attn_takes_rope(ex, ops, n, i)) { /* the attention op after it does it */
+                ex->rope_in_op = i + 1;
+                i++;
+                break;
+            }
             if (!skipped(ex, "rope")) tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
             if (op->at.turbo) tn_cu_turbo_store(ex, op->k, op->x, &op->at, (int32_t)op->n_rows);
             i++;
@@ -260,9 +278,15 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             }
             /* decode: the attention kernel quantizes its output for the output projection */
             const bool q = feeds_quant_matmuls(ops, n, i, (int64_t)op->at.n_head * op->at.head_dim);
-            if (!skipped(ex, "attn"))
+            if (i == ex->rope_in_op) {
+                const tn_cu_op *r = &ops[i - 1];
+                ex->rope_in_op = -1;
+                tn_cu_attention_rope_in(ex, op->out, op->x, r->k, r->x, &op->at, q ? ex->xq : NULL,
+                                        q ? ex->xm : NULL);
+            } else if (!skipped(ex, "attn")) {
                 tn_cu_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split, op->attn_tc,
                                 q ? ex->xq : NULL, q ? ex->xm : NULL);
+            }
             i = after_quantizing(ex, ops, n, i, q);
             break;
         }
