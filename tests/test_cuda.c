@@ -453,8 +453,8 @@ static tn_model *gpu_synth(const tn_synth_shape *shape, const char *wtype, float
  * values on the GPU, per 32 (Q4_0) or per 256 (K-quants) on the CPU, amplified through random
  * weights) the bound is 10% of the largest |logit|, a sanity check (measured with n_ff 16384: 2.5%
  * and 4.6%). TERN_CUDA_MV_PIPE=1 (the next batch's loads before the current batch's dot products,
- * in the residual mat-vecs of Q4_0; K-quant files keep the plain kernel) must equal the default
- * exactly: the same products added in the same order. */
+ * in the residual mat-vecs; whole batches for Q4_0, half batches for the K-quants) must equal the
+ * default exactly: the same products added in the same order. */
 static void check_wide(const char *wtype) {
     static const tn_synth_shape wide = {"wide-ffn", "llama", "30M", 512, 256, 2, 14336, 4, 2, 64,
                                         2048, 10000.0f, 1e-5f, false, false};

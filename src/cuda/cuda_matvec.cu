@@ -222,18 +222,18 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
-/* One batch of a warp's loads: MV_U items of each of its MV_RW rows (A words and meta words). */
-template <int T> struct mv_batch {
-    uint32_t a[MV_U][MV_RW][tn_cu_qt<T>::QA / 4], m[MV_U][MV_RW][tn_cu_qt<T>::NM];
+/* One batch of a warp's loads: U items of each of its MV_RW rows (A words and meta words). */
+template <int T, int U = MV_U> struct mv_batch {
+    uint32_t a[U][MV_RW][tn_cu_qt<T>::QA / 4], m[U][MV_RW][tn_cu_qt<T>::NM];
 };
 
 /* Item `base + 32 u + lane` of each row; GUARD: only items below ie (the last batch of a row). */
-template <int T, bool GUARD>
+template <int T, int U, bool GUARD>
 __device__ __forceinline__ void load_batch(const uint8_t *const A[MV_RW], const uint8_t *const B[MV_RW],
                                            const uint8_t *const S[MV_RW], int64_t base, int64_t ie,
-                                           int lane, mv_batch<T> &b) {
+                                           int lane, mv_batch<T, U> &b) {
 #pragma unroll
-    for (int u = 0; u < MV_U; u++) {
+    for (int u = 0; u < U; u++) {
         const int64_t it = base + u * 32 + lane;
         if (GUARD && it >= ie) break;
 #pragma unroll
@@ -241,12 +241,12 @@ __device__ __forceinline__ void load_batch(const uint8_t *const A[MV_RW], const 
     }
 }
 
-template <int T, int NR, bool STAGE, bool GUARD>
+template <int T, int U, int NR, bool STAGE, bool GUARD>
 __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, const tn_cu_xmeta *xmp,
-                                          int64_t base, int64_t ie, int lane, const mv_batch<T> &b,
+                                          int64_t base, int64_t ie, int lane, const mv_batch<T, U> &b,
                                           float (&acc)[MV_RW][NR]) {
 #pragma unroll
-    for (int u = 0; u < MV_U; u++) {
+    for (int u = 0; u < U; u++) {
         const int64_t it = base + u * 32 + lane;
         if (GUARD && it >= ie) break;
 #pragma unroll
@@ -261,16 +261,18 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
     }
 }
 
-/* Whether two batches of type T fit the 16-warp kernel's 128 registers per thread alongside the
- * rest (Q4_0, Q4_1, IQ4_NL, MXFP4, Q2_K, Q3_K: at most 80 words). */
-template <int T> constexpr bool mv_pipe_fits() {
-    return 2 * MV_U * MV_RW * (tn_cu_qt<T>::QA / 4 + tn_cu_qt<T>::NM) <= 80;
+/* Items per row of a pipelined batch: two batches of MV_U items fit the 16-warp kernel's 128
+ * registers per thread alongside the rest for types of at most 5 words per item (Q4_0, Q4_1,
+ * IQ4_NL, MXFP4, Q2_K, Q3_K: 80 words); the others pipeline half batches (between half and all of
+ * the plain kernel's bytes in flight, without its gaps). */
+template <int T> __host__ __device__ constexpr int mv_pipe_u() {
+    return 2 * MV_U * MV_RW * (tn_cu_qt<T>::QA / 4 + tn_cu_qt<T>::NM) <= 80 ? MV_U : MV_U / 2;
 }
 
 /* STAGE (decode, one activation row): the block first copies the int8 activations and their
  * metadata into shared memory, while its first weights are in flight, so the dot products read
  * them from there instead of making a round trip to L2 per batch.
- * PIPE (the 16-warp kernel, types that fit): the next batch's loads are issued before the current
+ * PIPE (the 16-warp kernel; mv_pipe_u items per batch): the next batch's loads are issued before the current
  * batch's dot products, so a warp keeps bytes in flight through long rows (the down projection:
  * 3.5 batches per row at n_ff 14336; bench/cuda/mv_bw.cu measured 14.8 -> 11.5 us for that shape
  * on an H200 with a persistent version of this). The sums are added in the same order. */
@@ -304,11 +306,11 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
      * made decode 30% slower; PIPE is for the 16-warp kernel, one block per SM.) */
     tn_cu_pdl_begin();
     constexpr int NA = tn_cu_qt<T>::QA / 4, NM = tn_cu_qt<T>::NM;
-    mv_batch<T> cur; /* PIPE: batches alternate between cur and nxt */
-    uint32_t(&av)[MV_U][MV_RW][NA] = cur.a;
-    uint32_t(&mv)[MV_U][MV_RW][NM] = cur.m;
+    constexpr int PU = mv_pipe_u<T>();
+    uint32_t av[MV_U][MV_RW][NA], mv[MV_U][MV_RW][NM];
+    mv_batch<T, PU> pc, pn; /* PIPE: batches alternate between pc and pn */
     if (PIPE) {
-        load_batch<T, true>(A, B, S, 0, ie, lane, cur);
+        load_batch<T, PU, true>(A, B, S, 0, ie, lane, pc);
     } else if (32 * MV_U <= ie) {
 #pragma unroll
         for (int u = 0; u < MV_U; u++)
@@ -329,16 +331,15 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
         xmp = ms;
     }
     if constexpr (PIPE) {
-        mv_batch<T> nxt;
         while (base < ie) {
-            int64_t nb = base + 32 * MV_U;
-            if (nb < ie) load_batch<T, true>(A, B, S, nb, ie, lane, nxt);
-            dot_batch<T, NR, STAGE, true>(p, xq, xmp, base, ie, lane, cur, acc);
+            int64_t nb = base + 32 * PU;
+            if (nb < ie) load_batch<T, PU, true>(A, B, S, nb, ie, lane, pn);
+            dot_batch<T, PU, NR, STAGE, true>(p, xq, xmp, base, ie, lane, pc, acc);
             base = nb;
             if (base >= ie) break;
-            nb = base + 32 * MV_U;
-            if (nb < ie) load_batch<T, true>(A, B, S, nb, ie, lane, cur);
-            dot_batch<T, NR, STAGE, true>(p, xq, xmp, base, ie, lane, nxt, acc);
+            nb = base + 32 * PU;
+            if (nb < ie) load_batch<T, PU, true>(A, B, S, nb, ie, lane, pc);
+            dot_batch<T, PU, NR, STAGE, true>(p, xq, xmp, base, ie, lane, pn, acc);
             base = nb;
         }
     } else {
@@ -511,16 +512,13 @@ static size_t stage_bytes(int64_t n_in) {
     return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
 }
 
-/* The 16-warp kernel that quantizes its output (tn_cu_mv_io), pipelined where the type fits and
- * TERN_CUDA_MV_PIPE=1 (off by default until measured). */
+/* The 16-warp kernel that quantizes its output (tn_cu_mv_io), pipelined with TERN_CUDA_MV_PIPE=1
+ * (off by default until measured). */
 template <int T> static void launch_quant_out(tn_cu_exec *ex, const mv_args &p, unsigned blocks) {
-    if constexpr (mv_pipe_fits<T>()) {
-        if (ex->mv_pipe) {
-            tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
-            return;
-        }
-    }
-    tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
+    if (ex->mv_pipe)
+        tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
+    else
+        tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
 }
 
 bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in) {
