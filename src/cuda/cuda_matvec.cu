@@ -254,7 +254,7 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
             if (r >= p.n_rows) break;
             int xw[8];
             load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
-            const tn_cu_xmeta xm = xmp[r * p.n_items + it];
+            const tn_cu_xmeta xm = xmp[r * ie + it];
 #pragma unroll
             for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(b.a[u][j], b.m[u][j], xw, xm);
         }
@@ -305,18 +305,11 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
      * batch, which needs twice the registers, and L1 prefetches of scales and activations both
      * made decode 30% slower; PIPE is for the 16-warp kernel, one block per SM.) */
     tn_cu_pdl_begin();
-    constexpr int NA = tn_cu_qt<T>::QA / 4, NM = tn_cu_qt<T>::NM;
     constexpr int PU = mv_pipe_u<T>();
-    uint32_t av[MV_U][MV_RW][NA], mv[MV_U][MV_RW][NM];
+    mv_batch<T> cur;
     mv_batch<T, PU> pc, pn; /* PIPE: batches alternate between pc and pn */
-    if (PIPE) {
-        load_batch<T, PU, true>(A, B, S, 0, ie, lane, pc);
-    } else if (32 * MV_U <= ie) {
-#pragma unroll
-        for (int u = 0; u < MV_U; u++)
-#pragma unroll
-            for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], u * 32 + lane, av[u][j], mv[u][j]);
-    }
+    if (PIPE) load_batch<T, PU, true>(A, B, S, 0, ie, lane, pc);
+    else if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
     tn_cu_pdl_wait();
     const int8_t *xq = p.xq;
     const tn_cu_xmeta *xmp = p.xm;
@@ -343,51 +336,14 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
             base = nb;
         }
     } else {
-        const int64_t n_items = ie, ib = 0;
         for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
-            if (base != ib)
-#pragma unroll
-                for (int u = 0; u < MV_U; u++)
-#pragma unroll
-                    for (int j = 0; j < MV_RW; j++)
-                        load_item<T>(A[j], B[j], S[j], base + u * 32 + lane, av[u][j], mv[u][j]);
-#pragma unroll
-            for (int u = 0; u < MV_U; u++) {
-                const int64_t it = base + u * 32 + lane;
-#pragma unroll
-                for (int r = 0; r < NR; r++) {
-                    if (r >= p.n_rows) break;
-                    int xw[8];
-                    load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
-                    const tn_cu_xmeta xm = xmp[r * n_items + it];
-#pragma unroll
-                    for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(av[u][j], mv[u][j], xw, xm);
-                }
-            }
+            if (base) load_batch<T, MV_U, false>(A, B, S, base, ie, lane, cur);
+            dot_batch<T, MV_U, NR, STAGE, false>(p, xq, xmp, base, ie, lane, cur, acc);
         }
         if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
-            uint32_t at[MV_U][MV_RW][NA], mt[MV_U][MV_RW][NM];
-#pragma unroll
-            for (int u = 0; u < MV_U; u++) {
-                const int64_t it = base + u * 32 + lane;
-                if (it >= ie) break;
-#pragma unroll
-                for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], it, at[u][j], mt[u][j]);
-            }
-#pragma unroll
-            for (int u = 0; u < MV_U; u++) {
-                const int64_t it = base + u * 32 + lane;
-                if (it >= ie) break;
-#pragma unroll
-                for (int r = 0; r < NR; r++) {
-                    if (r >= p.n_rows) break;
-                    int xw[8];
-                    load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
-                    const tn_cu_xmeta xm = xmp[r * n_items + it];
-#pragma unroll
-                    for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(at[u][j], mt[u][j], xw, xm);
-                }
-            }
+            mv_batch<T> tail;
+            load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
+            dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
         }
     }
     epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok);
