@@ -343,13 +343,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
                 if (!((vmask >> (j0 + j)) & 1u)) continue; /* warp-uniform */
                 float v[DPL];
                 vr[j].get(v);
-#pragma unroll
-                for (int g = 0; g < MG; g++) {
-                    if (g >= GB) break;
-                    const float pg = __shfl_sync(0xffffffffu, p[g], j0 + j);
-#pragma unroll
-                    for (int i = 0; i < DPL; i++) acc[g][i] += pg * v[i];
-                }
+                tn_cu_dec_add_v<MG, DPL>(GB, p, j0 + j, v, acc);
             }
         }
     }

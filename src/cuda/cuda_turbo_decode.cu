@@ -168,13 +168,7 @@ __global__ void __launch_bounds__(TD_T, 4) tq_dec_kernel(const td_args args) {
                     }
                     v[i] = cbv[code];
                 }
-#pragma unroll
-                for (int g = 0; g < MG; g++) {
-                    if (g >= GB) break;
-                    const float w = __shfl_sync(0xffffffffu, pw[g], j0 + j);
-#pragma unroll
-                    for (int i = 0; i < DPL; i++) acc[g][i] += w * v[i];
-                }
+                tn_cu_dec_add_v<MG, DPL>(GB, pw, j0 + j, v, acc);
             }
         }
     }
