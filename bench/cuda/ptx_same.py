@@ -4,7 +4,8 @@ machine without a GPU that a refactor of CUDA code leaves the kernels' instructi
 
     ptx_same.py OLD.ptx NEW.ptx
 
-Per kernel (matched by demangled name, anonymous namespaces dropped): "same" when the bodies are
+Per kernel (matched by demangled name, anonymous namespaces dropped; a new last template argument
+`false` may be missing from the old name): "same" when the bodies are
 equal after renaming virtual registers in order of appearance and dropping labels' numbers, call
 sequence numbers, shared-variable declarations and the parameter block's size; "same multiset" when
 only the order of instructions or of register names differs (sorted lines equal with register
@@ -52,6 +53,11 @@ def kernels(path):
 
 def main():
     old, new = kernels(sys.argv[1]), kernels(sys.argv[2])
+    # a template parameter added with a default (false): match NEW<..., false> with OLD<...>
+    for name in [n for n in new if n not in old]:
+        alt = re.sub(r", false>\(", ">(", name)
+        if alt != name and alt in old and alt not in new:
+            new[alt] = new.pop(name)
     counts = {"same": 0, "same multiset": 0, "DIFF": 0}
     for name in sorted(set(old) & set(new)):
         if canon(old[name]) == canon(new[name]):

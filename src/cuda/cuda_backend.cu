@@ -219,6 +219,8 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->mv_pipe = mp && strcmp(mp, "1") == 0;
     const char *ar = getenv("TERN_CUDA_ATTN_ROPE");
     ex->attn_rope = ar && strcmp(ar, "1") == 0;
+    const char *qi = getenv("TERN_CUDA_QUANT_IN");
+    ex->quant_in = qi && strcmp(qi, "1") == 0;
     ex->skip = getenv("TERN_CUDA_SKIP");
     const char *tm = getenv("TERN_CUDA_TIMING");
     ex->timing = tm && *tm && strcmp(tm, "0") != 0;

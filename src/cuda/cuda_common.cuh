@@ -129,6 +129,7 @@ typedef struct tn_cu_exec {
                         off) */
     bool mv_pipe; /* TERN_CUDA_MV_PIPE=1: the output-quantizing mat-vecs pipeline their loads (A/B) */
     bool attn_rope; /* TERN_CUDA_ATTN_ROPE=1: tn_cu_attn_rope_in_ok (A/B) */
+    bool quant_in;  /* TERN_CUDA_QUANT_IN=1: tn_cu_mv_io in_x for the down projection (A/B) */
     int rope_in_op; /* planner state: the attention op that does the RoPE op before it (-1: none) */
     /* planner state within tn_cu_run_ops: RMSNorm op fz_op's items were made by the mat-vec before
      * it, in xq2/xm2 if fz_buf, else xq/xm */
@@ -226,6 +227,8 @@ bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_row
 typedef struct tn_cu_mv_io {
     const int8_t *xq;
     const tn_cu_xmeta *xm;
+    const float *in_x; /* instead of xq/xm (kernels that quantize their output only): the float
+                          input, quantized per item while staging as tn_cu_quantize would */
     const double *in_ss;
     float in_eps;
     int8_t *out_q;
@@ -324,6 +327,19 @@ static inline void tn_cu_launch(tn_cu_exec *ex, void (*kernel)(P...), dim3 grid,
     cfg.attrs = at;
     cfg.numAttrs = ex->pdl ? 1 : 0;
     cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
+}
+
+/* Quantizes one 32-element item held in registers (tn_cu_quant_item) and stores it (two 16-byte
+ * stores): the activations' int8 items of tn_cu_quantize, the RMSNorm kernels and the mat-vecs
+ * that quantize their own input. */
+__device__ __forceinline__ void tn_cu_store_item(const float *y, int8_t *xq, tn_cu_xmeta *xm) {
+    int8_t q[32];
+    tn_cu_quant_item(y, q, xm);
+    int4 w0, w1;
+    memcpy(&w0, q, 16);
+    memcpy(&w1, q + 16, 16);
+    ((int4 *)xq)[0] = w0;
+    ((int4 *)xq)[1] = w1;
 }
 
 /* An item's QA bytes of A (8, 16 or 32) with 8- or 16-byte loads through the read-only path. */

@@ -123,7 +123,7 @@ __device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t 
 
 /* tn_cu_mv_io's output quantization: launched with MV_QWARPS warps per block, a block makes 32
  * consecutive residual outputs, so after a block barrier (its writes visible to the block) warp 0
- * quantizes x*w (w: the next RMSNorm's weights) of the residual after the add, with store_item's
+ * quantizes x*w (w: the next RMSNorm's weights) of the residual after the add, with tn_cu_quant_item's
  * arithmetic, and adds the residual's squares in double for that RMSNorm. (A first version kept
  * 4-warp blocks and let the last of the group's blocks quantize, found by a fenced atomic counter:
  * Llama-3-8B Q4_0 decode 509 -> 424 t/s on an H200, every block paying the fence and the atomic's
@@ -222,6 +222,20 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
+/* tn_cu_mv_io in_x: the float input's items quantized into shared memory, a thread per item,
+ * with tn_cu_quantize's arithmetic (tn_cu_store_item), so the int8 values are the same. */
+__device__ __forceinline__ void stage_quantize(const float *x, int64_t n_items, int8_t *xs, tn_cu_xmeta *ms) {
+    for (int64_t it = threadIdx.x; it < n_items; it += blockDim.x) {
+        float y[32];
+#pragma unroll
+        for (int j = 0; j < 32; j += 4) {
+            const float4 v = *(const float4 *)(x + it * 32 + j);
+            y[j] = v.x, y[j + 1] = v.y, y[j + 2] = v.z, y[j + 3] = v.w;
+        }
+        tn_cu_store_item(y, xs + it * 32, ms + it);
+    }
+}
+
 /* One batch of a warp's loads: U items of each of its MV_RW rows (A words and meta words). */
 template <int T, int U = MV_U> struct mv_batch {
     uint32_t a[U][MV_RW][tn_cu_qt<T>::QA / 4], m[U][MV_RW][tn_cu_qt<T>::NM];
@@ -276,7 +290,7 @@ template <int T> __host__ __device__ constexpr int mv_pipe_u() {
  * batch's dot products, so a warp keeps bytes in flight through long rows (the down projection:
  * 3.5 batches per row at n_ff 14336; bench/cuda/mv_bw.cu measured 14.8 -> 11.5 us for that shape
  * on an H200 with a persistent version of this). The sums are added in the same order. */
-template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool PIPE = false>
+template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool PIPE = false, bool QIN = false>
 __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T>() : 1)
     k_mv_q(const mv_args p) {
     extern __shared__ __align__(16) uint8_t mv_smem[];
@@ -316,8 +330,12 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
     if (STAGE) {
         int4 *xs = (int4 *)mv_smem;
         tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
-        for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.xq + i);
-        for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.xm[i];
+        if constexpr (QIN) {
+            stage_quantize(p.io.in_x, ie, (int8_t *)xs, ms);
+        } else {
+            for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.xq + i);
+            for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.xm[i];
+        }
         __syncthreads();
         if (p.io.in_ss) norm_scale(p, ms);
         xq = (const int8_t *)mv_smem;
@@ -468,13 +486,17 @@ static size_t stage_bytes(int64_t n_in) {
     return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
 }
 
-/* The 16-warp kernel that quantizes its output (tn_cu_mv_io), pipelined with TERN_CUDA_MV_PIPE=1
- * (off by default until measured). */
+/* The 16-warp kernel that quantizes its output (tn_cu_mv_io), pipelined with TERN_CUDA_MV_PIPE=1,
+ * quantizing a float input itself with TERN_CUDA_QUANT_IN=1 (both off by default until measured). */
 template <int T> static void launch_quant_out(tn_cu_exec *ex, const mv_args &p, unsigned blocks) {
-    if (ex->mv_pipe)
-        tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
-    else
-        tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, blocks, MV_QWARPS * 32, stage_bytes(p.n_in), p);
+    const size_t smem = stage_bytes(p.n_in);
+    if (p.io.in_x) {
+        if (ex->mv_pipe) tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true, true>, blocks, MV_QWARPS * 32, smem, p);
+        else tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, false, true>, blocks, MV_QWARPS * 32, smem, p);
+    } else {
+        if (ex->mv_pipe) tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true>, blocks, MV_QWARPS * 32, smem, p);
+        else tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, blocks, MV_QWARPS * 32, smem, p);
+    }
 }
 
 bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in) {
@@ -534,6 +556,10 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         return;
     }
     const bool quant_out = p.io.out_q != NULL;
+    if (p.io.in_x && !quant_out) {
+        tn_cu_fail(ex, "CUDA matvec: a float input to quantize on a launch that does not quantize its output");
+        return;
+    }
     if (quant_out && (!stage || swiglu || n_seg != 1 || !seg[0].res || seg[0].rope ||
                       w0->n_out % 32 || tn_cu_is_float(w0->type) || !p.io.out_nw || !p.io.out_ss)) {
         tn_cu_fail(ex, "CUDA matvec: output quantization on a launch it cannot take");

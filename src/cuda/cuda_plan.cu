@@ -70,6 +70,24 @@ static bool takes_fused_items(const tn_cu_exec *ex, const tn_cu_op *ops, int n, 
            unread_after(ops, n, e, ops[c].out);
 }
 
+/* The buffer of the residual add right after matmul group [i, j) (ADD op j: out += the last
+ * matmul's output), which the last mat-vec can do in its epilogue; NULL if there is none. */
+static float *residual_of(const tn_cu_op *ops, int n, int i, int j, int64_t nr) {
+    const tn_cu_op *next = j < n ? &ops[j] : NULL;
+    if (next && next->kind == TN_CU_OP_ADD && next->y == ops[j - 1].out && next->n == nr * ops[j - 1].w->n_out &&
+        next->out != ops[i].x && next->out != ops[j - 1].out)
+        return next->out;
+    return NULL;
+}
+
+/* Whether a decode mat-vec of weight w doing residual add res (ADD op j) can make the int8 items
+ * of RMSNorm op j + 1 (tn_cu_mv_io out_*): a quantized weight, a staged input, whole items. */
+static bool makes_norm_items(const tn_cu_exec *ex, const tn_cu_op *ops, int n, int j, const tn_cu_weight *w,
+                             const float *res) {
+    return res && is_quant(w) && tn_cu_matvec_stages(ex, w->n_in) && w->n_out % 32 == 0 && j + 1 < n &&
+           ops[j + 1].x == res && takes_fused_items(ex, ops, n, j + 1, w->n_out);
+}
+
 /* Whether TERN_CUDA_SKIP names this kind of kernel (profiling: what a step costs without it). */
 static bool skipped(const tn_cu_exec *ex, const char *what) { return ex->skip && strstr(ex->skip, what); }
 
@@ -130,7 +148,11 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
                        ops[k].x, ex->xh, nr);
         return j;
     }
-    if (group_needs_quant(ops, i, j) && !xq_ready && !skipped(ex, "quant"))
+    /* TERN_CUDA_QUANT_IN=1: a lone mat-vec that makes the next RMSNorm's items (the down
+     * projection) quantizes its float input itself while staging it, instead of a quantize kernel */
+    const bool qin = ex->quant_in && !xq_ready && j - i == 1 && nr == 1 &&
+                     makes_norm_items(ex, ops, n, j, g->w, residual_of(ops, n, i, j, nr));
+    if (group_needs_quant(ops, i, j) && !xq_ready && !qin && !skipped(ex, "quant"))
         tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm); /* pair 0 (in_buf) */
     bool done[64] = {false};
     const int cnt = j - i < 64 ? j - i : 64;
@@ -155,12 +177,8 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
         }
     }
     /* residual add after the last matmul */
-    float *res = NULL;
-    if (!consumed && next && next->kind == TN_CU_OP_ADD && next->y == ops[j - 1].out &&
-        next->n == nr * ops[j - 1].w->n_out && next->out != g->x && next->out != ops[j - 1].out) {
-        res = next->out;
-        consumed = 1;
-    }
+    float *res = consumed ? NULL : residual_of(ops, n, i, j, nr);
+    if (res) consumed = 1;
     /* RoPE + cache store of the q/k/v just made (one decode token) */
     const tn_cu_attn *rope_at = NULL;
     if (!consumed && next && next->kind == TN_CU_OP_ROPE && tn_cu_matvec_ropes(ex, &next->at, nr)) {
@@ -191,10 +209,13 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
         }
         tn_cu_mv_io sio = io;
         /* residual add, then the next RMSNorm's items (x*w and sums of squares) made here */
-        if (ns == 1 && seg[0].res && !seg[0].rope && is_quant(seg[0].w) &&
-            tn_cu_matvec_stages(ex, seg[0].w->n_in) && seg[0].w->n_out % 32 == 0 && j + 1 < n &&
-            ops[j + 1].x == seg[0].res && takes_fused_items(ex, ops, n, j + 1, seg[0].w->n_out))
+        if (ns == 1 && !seg[0].rope && makes_norm_items(ex, ops, n, j, seg[0].w, seg[0].res)) {
             fuse_out(ex, &sio, in_buf, j + 1, (const float *)ops[j + 1].w->raw);
+            if (qin) sio.in_x = g->x;
+        } else if (qin) {
+            tn_cu_fail(ex, "CUDA planner: the input of a mat-vec was left unquantized");
+            return n;
+        }
         tn_cu_matvec(ex, seg, ns, false, g->x, &sio, (int)nr, rope_at);
     }
     return j + consumed;
