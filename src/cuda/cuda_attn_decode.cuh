@@ -139,23 +139,9 @@ __device__ void tn_cu_dec_finish(const tn_cu_dec_args &d, const tn_cu_attn &a, c
     if (d.xq) { /* one warp per 32-value item: tn_cu_quant_item's arithmetic, lane l value l */
         const int64_t row_items = (int64_t)a.n_head * HD / 32;
         for (int it = warp; it < GB * HD / 32; it += AD_W) {
-            const float x = red[it * 32 + lane];
-            float amax = fabsf(x);
-            for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-            const float dq = amax / 127.0f;
-            const float id = dq != 0.0f ? 1.0f / dq : 0.0f;
-            const int v = (int)roundf(x * id);
-            int s = v; /* sums of the two 16-value halves */
-            for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-            d.xq[obase + it * 32 + lane] = (int8_t)v;
-            const int s1 = __shfl_sync(0xffffffffu, s, 16);
-            if (lane == 0) {
-                tn_cu_xmeta m;
-                m.d = dq;
-                m.s0 = (int16_t)s;
-                m.s1 = (int16_t)s1;
-                d.xm[(int64_t)t * row_items + (obase - (int64_t)t * a.n_head * HD) / 32 + it] = m;
-            }
+            tn_cu_xmeta m;
+            d.xq[obase + it * 32 + lane] = tn_cu_warp_quant_item(red[it * 32 + lane], &m);
+            if (lane == 0) d.xm[(int64_t)t * row_items + (obase - (int64_t)t * a.n_head * HD) / 32 + it] = m;
         }
     }
 }

@@ -342,6 +342,22 @@ __device__ __forceinline__ void tn_cu_store_item(const float *y, int8_t *xq, tn_
     ((int4 *)xq)[1] = w1;
 }
 
+/* The same for an item held by a warp, lane l holding value l: returns the lane's int8 value and
+ * the item's metadata in *m (valid in lane 0; s0 is the lane's half's sum elsewhere). */
+__device__ __forceinline__ int8_t tn_cu_warp_quant_item(float x, tn_cu_xmeta *m) {
+    float amax = fabsf(x);
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const int v = (int)roundf(x * id);
+    int s = v; /* sums of the two 16-value halves: lanes 0-15 (s0) and 16-31 (s1) */
+    for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    m->d = d;
+    m->s0 = (int16_t)s;
+    m->s1 = (int16_t)__shfl_sync(0xffffffffu, s, 16);
+    return (int8_t)v;
+}
+
 /* An item's QA bytes of A (8, 16 or 32) with 8- or 16-byte loads through the read-only path. */
 template <int QA> __device__ __forceinline__ void tn_cu_load_a(const uint8_t *p, uint32_t *a) {
     if (QA == 16) {

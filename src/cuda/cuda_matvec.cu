@@ -123,9 +123,9 @@ __device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t 
 
 /* tn_cu_mv_io's output quantization: launched with MV_QWARPS warps per block, a block makes 32
  * consecutive residual outputs, so after a block barrier (its writes visible to the block) warp 0
- * quantizes x*w (w: the next RMSNorm's weights) of the residual after the add, with tn_cu_quant_item's
- * arithmetic, and adds the residual's squares in double for that RMSNorm. (A first version kept
- * 4-warp blocks and let the last of the group's blocks quantize, found by a fenced atomic counter:
+ * quantizes x*w (w: the next RMSNorm's weights) of the residual after the add
+ * (tn_cu_warp_quant_item), and adds the residual's squares in double for that RMSNorm. (A first
+ * version kept 4-warp blocks and let the last of the group's blocks quantize, found by a fenced atomic counter:
  * Llama-3-8B Q4_0 decode 509 -> 424 t/s on an H200, every block paying the fence and the atomic's
  * round trip before it could retire.) */
 __device__ __forceinline__ void quantize_out(const mv_args &p) {
@@ -135,26 +135,11 @@ __device__ __forceinline__ void quantize_out(const mv_args &p) {
     const int lane = threadIdx.x;
     const int64_t g = blockIdx.x, o = g * 32 + lane;
     const float v = __ldcg(p.res[0] + o);
-    const float y = v * io.out_nw[o];
-    float amax = fabsf(y);
-    for (int k = 16; k > 0; k >>= 1)
-        amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, k));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const int q = (int)roundf(y * id);
-    int sum = q; /* lanes 0-15: elements 0..15 (s0), lanes 16-31: s1 */
-    for (int k = 8; k > 0; k >>= 1)
-        sum += __shfl_xor_sync(0xffffffffu, sum, k);
-    const int s1 = __shfl_sync(0xffffffffu, sum, 16);
+    tn_cu_xmeta m;
+    io.out_q[o] = tn_cu_warp_quant_item(v * io.out_nw[o], &m);
     double ss = (double)v * v;
-    for (int k = 16; k > 0; k >>= 1)
-        ss += __shfl_xor_sync(0xffffffffu, ss, k);
-    io.out_q[o] = (int8_t)q;
+    for (int k = 16; k > 0; k >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, k);
     if (lane == 0) {
-        tn_cu_xmeta m;
-        m.d = d;
-        m.s0 = (int16_t)sum;
-        m.s1 = (int16_t)s1;
         io.out_m[g] = m;
         io.out_ss[g] = ss;
     }
