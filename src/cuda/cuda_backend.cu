@@ -175,6 +175,12 @@ static void cu_exec_free(tn_exec *e) {
     free(ex);
 }
 
+/* An on/off environment switch: unset or empty gives dflt, "0" off, anything else on. */
+static bool env_flag(const char *name, bool dflt) {
+    const char *v = getenv(name);
+    return v && *v ? strcmp(v, "0") != 0 : dflt;
+}
+
 static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     (void)n_threads;
     tn_cu_backend *be = (tn_cu_backend *)b;
@@ -186,12 +192,9 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->base.be = b;
     ex->device = be->device;
     cudaSetDevice(be->device);
-    const char *pz = getenv("TN_CUDA_POISON");
-    ex->poison = pz && *pz && strcmp(pz, "0") != 0;
-    const char *ng = getenv("TN_CUDA_NO_GRAPHS");
-    ex->use_graphs = !(ng && *ng && strcmp(ng, "0") != 0);
-    const char *pdl = getenv("TERN_CUDA_PDL");
-    ex->pdl = !(pdl && strcmp(pdl, "0") == 0);
+    ex->poison = env_flag("TN_CUDA_POISON", false);
+    ex->use_graphs = !env_flag("TN_CUDA_NO_GRAPHS", false);
+    ex->pdl = env_flag("TERN_CUDA_PDL", true);
     const char *sc = getenv("TERN_CUDA_SPLIT_CELLS"), *ms = getenv("TERN_CUDA_MAX_SPLIT");
     const char *tsc = getenv("TERN_CUDA_TC_SPLIT_CELLS"), *os = getenv("TERN_CUDA_ONE_SPLIT");
     const char *tc = getenv("TERN_CUDA_ATTN_TC");
@@ -207,23 +210,15 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->attn_tc = tc && *tc ? atoi(tc) : 1;
     const char *tf = getenv("TERN_CUDA_TC_FROM");
     ex->tc_from = tf && atoi(tf) >= 0 ? atoi(tf) : 1024;
-    const char *ttc = getenv("TERN_CUDA_TURBO_TC");
-    ex->turbo_tc = !(ttc && strcmp(ttc, "0") == 0);
-    const char *stg = getenv("TERN_CUDA_STAGE");
-    ex->mv_stage = !(stg && strcmp(stg, "0") == 0);
-    const char *fr = getenv("TERN_CUDA_FUSE_ROPE");
-    ex->fuse_rope = ex->mv_stage && !(fr && strcmp(fr, "0") == 0);
-    const char *fq = getenv("TERN_CUDA_FUSE_QUANT");
-    ex->fuse_quant = ex->mv_stage && !(fq && strcmp(fq, "0") == 0);
-    const char *mp = getenv("TERN_CUDA_MV_PIPE");
-    ex->mv_pipe = mp && strcmp(mp, "1") == 0;
-    const char *ar = getenv("TERN_CUDA_ATTN_ROPE");
-    ex->attn_rope = ar && strcmp(ar, "1") == 0;
-    const char *qi = getenv("TERN_CUDA_QUANT_IN");
-    ex->quant_in = qi && strcmp(qi, "1") == 0;
+    ex->turbo_tc = env_flag("TERN_CUDA_TURBO_TC", true);
+    ex->mv_stage = env_flag("TERN_CUDA_STAGE", true);
+    ex->fuse_rope = ex->mv_stage && env_flag("TERN_CUDA_FUSE_ROPE", true);
+    ex->fuse_quant = ex->mv_stage && env_flag("TERN_CUDA_FUSE_QUANT", true);
+    ex->mv_pipe = env_flag("TERN_CUDA_MV_PIPE", false);
+    ex->attn_rope = env_flag("TERN_CUDA_ATTN_ROPE", false);
+    ex->quant_in = env_flag("TERN_CUDA_QUANT_IN", false);
     ex->skip = getenv("TERN_CUDA_SKIP");
-    const char *tm = getenv("TERN_CUDA_TIMING");
-    ex->timing = tm && *tm && strcmp(tm, "0") != 0;
+    ex->timing = env_flag("TERN_CUDA_TIMING", false);
     if (ex->timing) {
         cudaEventCreate(&ex->ev0);
         cudaEventCreate(&ex->ev1);
@@ -552,10 +547,8 @@ static bool ensure_scratch(tn_cu_exec *ex) {
             const size_t nr = (size_t)op->n_rows, ni = (size_t)op->w->n_in;
             if (op->n_rows <= TN_CU_MAX_NR) {
                 if (nr * ni > xq) xq = nr * ni;
-                if (nr * (ni / 32) * sizeof(tn_cu_xmeta) > xm)
-                    xm = nr * (ni / 32) * sizeof(tn_cu_xmeta);
-                /* a decode mat-vec may quantize its output (tn_cu_mv_io: sums of squares per item)
-                 */
+                if (nr * (ni / 32) * sizeof(tn_cu_xmeta) > xm) xm = nr * (ni / 32) * sizeof(tn_cu_xmeta);
+                /* a decode mat-vec may quantize its output (tn_cu_mv_io: sums of squares per item) */
                 if (nr == 1 && (size_t)op->w->n_out > items * 32) items = (size_t)op->w->n_out / 32;
             } else {
                 if (nr * ni * 2 > xh) xh = nr * ni * 2;
@@ -578,16 +571,11 @@ static bool ensure_scratch(tn_cu_exec *ex) {
             if (op->n_rows <= TN_CU_MAX_NR && nq / 32 * sizeof(tn_cu_xmeta) > xm) xm = nq / 32 * sizeof(tn_cu_xmeta);
         }
     }
-    return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) &&
-           grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
-           grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) &&
-           grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
-           grow(ex, (void **)&ex->part, &ex->part_cap, part) &&
-           grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt) &&
-           grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh) &&
-           grow(ex, (void **)&ex->xq2, &ex->xq2_cap, xq) &&
-           grow(ex, (void **)&ex->xm2, &ex->xm2_cap, xm) &&
-           grow(ex, (void **)&ex->fz_ss, &ex->fz_ss_cap, items * sizeof(double));
+    return grow(ex, (void **)&ex->xq, &ex->xq_cap, xq) && grow(ex, (void **)&ex->xm, &ex->xm_cap, xm) &&
+           grow(ex, (void **)&ex->xh, &ex->xh_cap, xh) && grow(ex, (void **)&ex->wh, &ex->wh_cap, wh) &&
+           grow(ex, (void **)&ex->part, &ex->part_cap, part) && grow_zeroed(ex, (void **)&ex->cnt, &ex->cnt_cap, cnt) &&
+           grow(ex, (void **)&ex->kvh, &ex->kvh_cap, kvh) && grow(ex, (void **)&ex->xq2, &ex->xq2_cap, xq) &&
+           grow(ex, (void **)&ex->xm2, &ex->xm2_cap, xm) && grow(ex, (void **)&ex->fz_ss, &ex->fz_ss_cap, items * sizeof(double));
 }
 
 /* Launches the recorded ops: a cached graph if one was captured for the identical op list,
