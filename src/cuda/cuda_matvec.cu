@@ -38,10 +38,8 @@ struct mv_args {
     int n_seg, swiglu, n_rows;
     int64_t n_in, n_items;
     int64_t a_row, b_row, s_row;
-    const int8_t *xq;
-    const tn_cu_xmeta *xm;
     const float *x;
-    tn_cu_mv_io io; /* in_ss and the output quantization (xq/xm above are io's, or NULL) */
+    tn_cu_mv_io io; /* the int8 activations (io.xq, io.xm), in_ss, the output quantization */
     /* RoPE + cache store epilogue: role per segment (TN_CU_ROPE_*), layer, token position, cell */
     int rope[3];
     tn_cu_attn at;
@@ -310,16 +308,16 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
     if (PIPE) load_batch<T, PU, true>(A, B, S, 0, ie, lane, pc);
     else if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
     tn_cu_pdl_wait();
-    const int8_t *xq = p.xq;
-    const tn_cu_xmeta *xmp = p.xm;
+    const int8_t *xq = p.io.xq;
+    const tn_cu_xmeta *xmp = p.io.xm;
     if (STAGE) {
         int4 *xs = (int4 *)mv_smem;
         tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
         if constexpr (QIN) {
             stage_quantize(p.io.in_x, ie, (int8_t *)xs, ms);
         } else {
-            for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.xq + i);
-            for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.xm[i];
+            for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.io.xq + i);
+            for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.io.xm[i];
         }
         __syncthreads();
         if (p.io.in_ss) norm_scale(p, ms);
@@ -522,8 +520,6 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
     p.s_row = (int64_t)w0->s_row;
     static const tn_cu_mv_io none = {};
     p.io = io ? *io : none;
-    p.xq = p.io.xq;
-    p.xm = p.io.xm;
     p.x = x;
     if (at) {
         p.at = *at;
@@ -535,7 +531,7 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
      * the whole activation row for only 2 output rows.) */
     const unsigned blocks = (unsigned)((warps + MV_WARPS - 1) / MV_WARPS);
     const bool one = n_rows == 1;
-    const bool stage = one && p.xq && tn_cu_matvec_stages(ex, p.n_in);
+    const bool stage = one && p.io.xq && tn_cu_matvec_stages(ex, p.n_in);
     if (p.io.in_ss && !stage) {
         tn_cu_fail(ex, "CUDA matvec: RMSNorm scale on a launch that does not stage its input");
         return;
