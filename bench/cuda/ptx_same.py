@@ -4,8 +4,8 @@ machine without a GPU that a refactor of CUDA code leaves the kernels' instructi
 
     ptx_same.py OLD.ptx NEW.ptx
 
-Per kernel (matched by demangled name, anonymous namespaces dropped; a new last template argument
-`false` may be missing from the old name): "same" when the bodies are
+Per kernel (matched by demangled name, anonymous namespaces dropped; trailing template arguments
+`false` may be missing on either side): "same" when the bodies are
 equal after renaming virtual registers in order of appearance and dropping labels' numbers, call
 sequence numbers, shared-variable declarations and the parameter block's size; "same multiset" when
 only the order of instructions or of register names differs (sorted lines equal with register
@@ -53,11 +53,22 @@ def kernels(path):
 
 def main():
     old, new = kernels(sys.argv[1]), kernels(sys.argv[2])
-    # a template parameter added with a default (false): match NEW<..., false> with OLD<...>
-    for name in [n for n in new if n not in old]:
-        alt = re.sub(r", false>\(", ">(", name)
-        if alt != name and alt in old and alt not in new:
-            new[alt] = new.pop(name)
+    # template parameters added or removed with a default (false): match NAME<..., false, ...> on
+    # one side with NAME<...> on the other
+    def bare(name):
+        while True:
+            alt = re.sub(r", false>\(", ">(", name)
+            if alt == name:
+                return name
+            name = alt
+
+    for side, other in ((new, old), (old, new)):
+        for name in [n for n in side if n not in other]:
+            alt = bare(name)
+            if alt != name and alt not in side:
+                match = [n for n in other if bare(n) == alt and n not in side]
+                if len(match) == 1:
+                    side[match[0]] = side.pop(name)
     counts = {"same": 0, "same multiset": 0, "DIFF": 0}
     for name in sorted(set(old) & set(new)):
         if canon(old[name]) == canon(new[name]):
