@@ -127,9 +127,7 @@ typedef struct tn_cu_exec {
     bool fuse_quant; /* decode residual mat-vecs quantize their output for the next RMSNorm's
                         mat-vecs (tn_cu_mv_io), so that norm's kernel goes (TERN_CUDA_FUSE_QUANT=0:
                         off) */
-    bool mv_pipe; /* TERN_CUDA_MV_PIPE=1: the output-quantizing mat-vecs pipeline their loads (A/B) */
-    bool attn_rope; /* TERN_CUDA_ATTN_ROPE=1: tn_cu_attn_rope_in_ok (A/B) */
-    bool quant_in;  /* TERN_CUDA_QUANT_IN=1: tn_cu_mv_io in_x for the down projection (A/B) */
+    bool attn_rope; /* tn_cu_attn_rope_in_ok (default; TERN_CUDA_ATTN_ROPE=0: off) */
     int rope_in_op; /* planner state: the attention op that does the RoPE op before it (-1: none) */
     /* planner state within tn_cu_run_ops: RMSNorm op fz_op's items were made by the mat-vec before
      * it, in xq2/xm2 if fz_buf, else xq/xm */
@@ -227,8 +225,6 @@ bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_row
 typedef struct tn_cu_mv_io {
     const int8_t *xq;
     const tn_cu_xmeta *xm;
-    const float *in_x; /* instead of xq/xm (kernels that quantize their output only): the float
-                          input, quantized per item while staging as tn_cu_quantize would */
     const double *in_ss;
     float in_eps;
     int8_t *out_q;
@@ -267,9 +263,9 @@ void tn_cu_rope_store(tn_cu_exec *ex, float *q, float *k, const float *v, const 
 /* xq/xm (optional, decode only): also write the int8 items of out for the next mat-vec. */
 void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a,
                      int32_t n_tokens, int n_split, bool tc, int8_t *xq, tn_cu_xmeta *xm);
-/* TERN_CUDA_ATTN_ROPE=1 (off by default until measured): whether a decode step's attention can
- * also do the RoPE op before it (k_rope_store's QK-norm, rotation and cache store): one token, one
- * split on the f32 kernel, f16 or f32 K and V of one type. Then tn_cu_attention_rope_in runs the
+/* Whether a decode step's attention can also do the RoPE op before it (k_rope_store's QK-norm,
+ * rotation and cache store; TERN_CUDA_ATTN_ROPE=0: never): one token, one split on the f32
+ * kernel, f16 or f32 K and V of one type. Then tn_cu_attention_rope_in runs the
  * attention with k, v the token's rows before RoPE, and the RoPE op launches nothing. */
 bool tn_cu_attn_rope_in_ok(const tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int n_split, bool tc);
 void tn_cu_attention_rope_in(tn_cu_exec *ex, float *out, const float *q, const float *k, const float *v,

@@ -205,20 +205,6 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
-/* tn_cu_mv_io in_x: the float input's items quantized into shared memory, a thread per item,
- * with tn_cu_quantize's arithmetic (tn_cu_store_item), so the int8 values are the same. */
-__device__ __forceinline__ void stage_quantize(const float *x, int64_t n_items, int8_t *xs, tn_cu_xmeta *ms) {
-    for (int64_t it = threadIdx.x; it < n_items; it += blockDim.x) {
-        float y[32];
-#pragma unroll
-        for (int j = 0; j < 32; j += 4) {
-            const float4 v = *(const float4 *)(x + it * 32 + j);
-            y[j] = v.x, y[j + 1] = v.y, y[j + 2] = v.z, y[j + 3] = v.w;
-        }
-        tn_cu_store_item(y, xs + it * 32, ms + it);
-    }
-}
-
 /* One batch of a warp's loads: U items of each of its MV_RW rows (A words and meta words). */
 template <int T, int U = MV_U> struct mv_batch {
     uint32_t a[U][MV_RW][tn_cu_qt<T>::QA / 4], m[U][MV_RW][tn_cu_qt<T>::NM];
@@ -258,22 +244,10 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
     }
 }
 
-/* Items per row of a pipelined batch: two batches of MV_U items fit the 16-warp kernel's 128
- * registers per thread alongside the rest for types of at most 5 words per item (Q4_0, Q4_1,
- * IQ4_NL, MXFP4, Q2_K, Q3_K: 80 words); the others pipeline half batches (between half and all of
- * the plain kernel's bytes in flight, without its gaps). */
-template <int T> __host__ __device__ constexpr int mv_pipe_u() {
-    return 2 * MV_U * MV_RW * (tn_cu_qt<T>::QA / 4 + tn_cu_qt<T>::NM) <= 80 ? MV_U : MV_U / 2;
-}
-
 /* STAGE (decode, one activation row): the block first copies the int8 activations and their
  * metadata into shared memory, while its first weights are in flight, so the dot products read
- * them from there instead of making a round trip to L2 per batch.
- * PIPE (the 16-warp kernel; mv_pipe_u items per batch): the next batch's loads are issued before the current
- * batch's dot products, so a warp keeps bytes in flight through long rows (the down projection:
- * 3.5 batches per row at n_ff 14336; bench/cuda/mv_bw.cu measured 14.8 -> 11.5 us for that shape
- * on an H200 with a persistent version of this). The sums are added in the same order. */
-template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool PIPE = false, bool QIN = false>
+ * them from there instead of making a round trip to L2 per batch. */
+template <int T, int NR, bool STAGE, int WARPS = MV_WARPS>
 __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T>() : 1)
     k_mv_q(const mv_args p) {
     extern __shared__ __align__(16) uint8_t mv_smem[];
@@ -300,52 +274,33 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
     /* The first batch of weights is requested before waiting for the previous kernel (see
      * tn_cu_pdl_wait). (Measured on an H200 with 5 blocks per SM: software-pipelining the next
      * batch, which needs twice the registers, and L1 prefetches of scales and activations both
-     * made decode 30% slower; PIPE is for the 16-warp kernel, one block per SM.) */
+     * made decode 30% slower; the 16-warp kernel with the next batch's loads issued before the
+     * current batch's dot products was 5 % slower, 2026-12-02f record.) */
     tn_cu_pdl_begin();
-    constexpr int PU = mv_pipe_u<T>();
     mv_batch<T> cur;
-    mv_batch<T, PU> pc, pn; /* PIPE: batches alternate between pc and pn */
-    if (PIPE) load_batch<T, PU, true>(A, B, S, 0, ie, lane, pc);
-    else if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
+    if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
     tn_cu_pdl_wait();
     const int8_t *xq = p.io.xq;
     const tn_cu_xmeta *xmp = p.io.xm;
     if (STAGE) {
         int4 *xs = (int4 *)mv_smem;
         tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
-        if constexpr (QIN) {
-            stage_quantize(p.io.in_x, ie, (int8_t *)xs, ms);
-        } else {
-            for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x) xs[i] = __ldg((const int4 *)p.io.xq + i);
-            for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.io.xm[i];
-        }
+        for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
+            xs[i] = __ldg((const int4 *)p.io.xq + i);
+        for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.io.xm[i];
         __syncthreads();
         if (p.io.in_ss) norm_scale(p, ms);
         xq = (const int8_t *)mv_smem;
         xmp = ms;
     }
-    if constexpr (PIPE) {
-        while (base < ie) {
-            int64_t nb = base + 32 * PU;
-            if (nb < ie) load_batch<T, PU, true>(A, B, S, nb, ie, lane, pn);
-            dot_batch<T, PU, NR, STAGE, true>(p, xq, xmp, base, ie, lane, pc, acc);
-            base = nb;
-            if (base >= ie) break;
-            nb = base + 32 * PU;
-            if (nb < ie) load_batch<T, PU, true>(A, B, S, nb, ie, lane, pc);
-            dot_batch<T, PU, NR, STAGE, true>(p, xq, xmp, base, ie, lane, pn, acc);
-            base = nb;
-        }
-    } else {
-        for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
-            if (base) load_batch<T, MV_U, false>(A, B, S, base, ie, lane, cur);
-            dot_batch<T, MV_U, NR, STAGE, false>(p, xq, xmp, base, ie, lane, cur, acc);
-        }
-        if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
-            mv_batch<T> tail;
-            load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
-            dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
-        }
+    for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
+        if (base) load_batch<T, MV_U, false>(A, B, S, base, ie, lane, cur);
+        dot_batch<T, MV_U, NR, STAGE, false>(p, xq, xmp, base, ie, lane, cur, acc);
+    }
+    if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
+        mv_batch<T> tail;
+        load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
+        dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
     }
     epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok);
 }
@@ -469,19 +424,6 @@ static size_t stage_bytes(int64_t n_in) {
     return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
 }
 
-/* The 16-warp kernel that quantizes its output (tn_cu_mv_io), pipelined with TERN_CUDA_MV_PIPE=1,
- * quantizing a float input itself with TERN_CUDA_QUANT_IN=1 (both off by default until measured). */
-template <int T> static void launch_quant_out(tn_cu_exec *ex, const mv_args &p, unsigned blocks) {
-    const size_t smem = stage_bytes(p.n_in);
-    if (p.io.in_x) {
-        if (ex->mv_pipe) tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true, true>, blocks, MV_QWARPS * 32, smem, p);
-        else tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, false, true>, blocks, MV_QWARPS * 32, smem, p);
-    } else {
-        if (ex->mv_pipe) tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS, true>, blocks, MV_QWARPS * 32, smem, p);
-        else tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, blocks, MV_QWARPS * 32, smem, p);
-    }
-}
-
 bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in) {
     return ex->mv_stage && n_in % 32 == 0 && stage_bytes(n_in) <= 40 * 1024;
 }
@@ -537,10 +479,6 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         return;
     }
     const bool quant_out = p.io.out_q != NULL;
-    if (p.io.in_x && !quant_out) {
-        tn_cu_fail(ex, "CUDA matvec: a float input to quantize on a launch that does not quantize its output");
-        return;
-    }
     if (quant_out && (!stage || swiglu || n_seg != 1 || !seg[0].res || seg[0].rope ||
                       w0->n_out % 32 || tn_cu_is_float(w0->type) || !p.io.out_nw || !p.io.out_ss)) {
         tn_cu_fail(ex, "CUDA matvec: output quantization on a launch it cannot take");
@@ -554,8 +492,9 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         break;
 #define TN_CU_MVQ_CASE(T)                                                                          \
     case T:                                                                                        \
-        if (quant_out)                                                                             \
-            launch_quant_out<T>(ex, p, (unsigned)(w0->n_out / 32));                                \
+        if (quant_out) /* 32 rows per block (tn_cu_mv_io) */                                       \
+            tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, (unsigned)(w0->n_out / 32),            \
+                         MV_QWARPS * 32, stage_bytes(p.n_in), p);                                  \
         else if (stage)                                                                            \
             tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes(p.n_in), p);             \
         else if (one)                                                                              \

@@ -148,11 +148,7 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
                        ops[k].x, ex->xh, nr);
         return j;
     }
-    /* TERN_CUDA_QUANT_IN=1: a lone mat-vec that makes the next RMSNorm's items (the down
-     * projection) quantizes its float input itself while staging it, instead of a quantize kernel */
-    const bool qin = ex->quant_in && !xq_ready && j - i == 1 && nr == 1 &&
-                     makes_norm_items(ex, ops, n, j, g->w, residual_of(ops, n, i, j, nr));
-    if (group_needs_quant(ops, i, j) && !xq_ready && !qin && !skipped(ex, "quant"))
+    if (group_needs_quant(ops, i, j) && !xq_ready && !skipped(ex, "quant"))
         tn_cu_quantize(ex, g->x, nr, g->w->n_in, ex->xq, ex->xm); /* pair 0 (in_buf) */
     bool done[64] = {false};
     const int cnt = j - i < 64 ? j - i : 64;
@@ -209,13 +205,8 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
         }
         tn_cu_mv_io sio = io;
         /* residual add, then the next RMSNorm's items (x*w and sums of squares) made here */
-        if (ns == 1 && !seg[0].rope && makes_norm_items(ex, ops, n, j, seg[0].w, seg[0].res)) {
+        if (ns == 1 && !seg[0].rope && makes_norm_items(ex, ops, n, j, seg[0].w, seg[0].res))
             fuse_out(ex, &sio, in_buf, j + 1, (const float *)ops[j + 1].w->raw);
-            if (qin) sio.in_x = g->x;
-        } else if (qin) {
-            tn_cu_fail(ex, "CUDA planner: the input of a mat-vec was left unquantized");
-            return n;
-        }
         tn_cu_matvec(ex, seg, ns, false, g->x, &sio, (int)nr, rope_at);
     }
     return j + consumed;
