@@ -107,6 +107,7 @@ enum { TN_CU_MAX_GRAPHS = 4, TN_CU_MAX_NR = 8, TN_CU_MAX_SPLIT = 128 };
 typedef struct tn_cu_exec {
     tn_exec base;
     int device;
+    int n_sm; /* the device's SMs */
     cudaStream_t st;
     cublasHandle_t blas;
     bool poison, use_graphs;
@@ -124,9 +125,10 @@ typedef struct tn_cu_exec {
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
     bool fuse_rope; /* decode q/k/v mat-vecs do RoPE + cache store in their epilogue instead of a
                        separate kernel (TERN_CUDA_FUSE_ROPE=0 or TERN_CUDA_STAGE=0: off) */
-    bool fuse_quant; /* decode residual mat-vecs quantize their output for the next RMSNorm's
-                        mat-vecs (tn_cu_mv_io), so that norm's kernel goes (TERN_CUDA_FUSE_QUANT=0:
-                        off) */
+    int fuse_quant; /* decode residual mat-vecs quantize their output for the next RMSNorm's
+                       mat-vecs (tn_cu_mv_io), so that norm's kernel goes: 1 where they have
+                       enough blocks (makes_norm_items), 2 always (TERN_CUDA_FUSE_QUANT=2, tests),
+                       0 never (TERN_CUDA_FUSE_QUANT=0) */
     bool attn_rope; /* tn_cu_attn_rope_in_ok (default; TERN_CUDA_ATTN_ROPE=0: off) */
     int rope_in_op; /* planner state: the attention op that does the RoPE op before it (-1: none) */
     /* planner state within tn_cu_run_ops: RMSNorm op fz_op's items were made by the mat-vec before
