@@ -354,10 +354,20 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
 }
 
 /* f16 caches get per-thread arrays sized for the head group (MG = GB rounded up to 1, 2, 4, 8:
- * fewer registers, more resident warps); f32 caches (tests) one variant with MG = 8. */
-template <int HD> void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a) {
+ * fewer registers, more resident warps); f32 caches (tests) one variant with MG = 8.
+ * rin (RoPE in the kernel, tn_cu_attention_rope_in): one query head per block, f16 or f32 caches
+ * of one type. */
+template <int HD>
+void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a, bool rin) {
     const bool kf = a->type_k == TN_TYPE_F32, vf = a->type_v == TN_TYPE_F32;
-    if (!kf && !vf) {
+    if (rin) {
+        if (a->type_k == TN_TYPE_F16 && a->type_v == TN_TYPE_F16)
+            tn_cu_launch(ex, k_attn_dec<HD, false, false, 1, true>, grid, AD_T, 0, d, *a);
+        else if (kf && vf)
+            tn_cu_launch(ex, k_attn_dec<HD, true, true, AD_MAXG, true>, grid, AD_T, 0, d, *a);
+        else
+            tn_cu_fail(ex, "CUDA attention: RoPE in the decode kernel needs f16 or f32 K and V of one type");
+    } else if (!kf && !vf) {
         if (d.GB == 1) tn_cu_launch(ex, k_attn_dec<HD, false, false, 1>, grid, AD_T, 0, d, *a);
         else if (d.GB == 2) tn_cu_launch(ex, k_attn_dec<HD, false, false, 2>, grid, AD_T, 0, d, *a);
         else if (d.GB <= 4) tn_cu_launch(ex, k_attn_dec<HD, false, false, 4>, grid, AD_T, 0, d, *a);
@@ -367,14 +377,14 @@ template <int HD> void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, 
     else tn_cu_launch(ex, k_attn_dec<HD, false, true, AD_MAXG>, grid, AD_T, 0, d, *a);
 }
 
-/* RIN: one query head per block (GB 1), f16 or f32 caches of one type. */
-template <int HD> void launch_dec_rope_in(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a) {
-    if (a->type_k == TN_TYPE_F16 && a->type_v == TN_TYPE_F16)
-        tn_cu_launch(ex, k_attn_dec<HD, false, false, 1, true>, grid, AD_T, 0, d, *a);
-    else if (a->type_k == TN_TYPE_F32 && a->type_v == TN_TYPE_F32)
-        tn_cu_launch(ex, k_attn_dec<HD, true, true, AD_MAXG, true>, grid, AD_T, 0, d, *a);
-    else
-        tn_cu_fail(ex, "CUDA attention: RoPE in the decode kernel needs f16 or f32 K and V of one type");
+/* The f32 decode kernel for the layer's head size (tn_cu_attn_supported). */
+void launch_dec_hd(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a, bool rin) {
+    switch (a->head_dim) {
+    case 32: launch_dec<32>(ex, grid, d, a, rin); break;
+    case 64: launch_dec<64>(ex, grid, d, a, rin); break;
+    case 128: launch_dec<128>(ex, grid, d, a, rin); break;
+    default: launch_dec<256>(ex, grid, d, a, rin); break;
+    }
 }
 
 /* Largest divisor of the GQA group size that fits the decode kernel's head slots. */
@@ -459,13 +469,7 @@ void tn_cu_attention_rope_in(tn_cu_exec *ex, float *out, const float *q, const f
                              const tn_cu_attn *a, int8_t *xq, tn_cu_xmeta *xm) {
     dec_args d = {out, q, 1, 1, ex->d_pos, ex->d_seq, ex->d_cpos, ex->d_cseq, ex->d_meta,
                   ex->part, ex->cnt, xq, xm, k, v, ex->d_cell};
-    const dim3 grid((unsigned)a->n_head, 1, 1);
-    switch (a->head_dim) {
-    case 32: launch_dec_rope_in<32>(ex, grid, d, a); break;
-    case 64: launch_dec_rope_in<64>(ex, grid, d, a); break;
-    case 128: launch_dec_rope_in<128>(ex, grid, d, a); break;
-    default: launch_dec_rope_in<256>(ex, grid, d, a); break;
-    }
+    launch_dec_hd(ex, dim3((unsigned)a->n_head, 1, 1), d, a, true);
     tn_cu_check(ex, "attention (decode, RoPE in)");
 }
 
@@ -484,12 +488,7 @@ void tn_cu_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_att
         tn_cu_check(ex, "attention (decode, tensor cores)");
         return;
     }
-    dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
-    switch (a->head_dim) {
-    case 32: launch_dec<32>(ex, grid, d, a); break;
-    case 64: launch_dec<64>(ex, grid, d, a); break;
-    case 128: launch_dec<128>(ex, grid, d, a); break;
-    default: launch_dec<256>(ex, grid, d, a); break;
-    }
+    const dim3 grid((unsigned)(a->n_head / GB), (unsigned)n_split, (unsigned)n_tokens);
+    launch_dec_hd(ex, grid, d, a, false);
     tn_cu_check(ex, "attention (decode)");
 }

@@ -215,10 +215,10 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->turbo_tc = env_flag("TERN_CUDA_TURBO_TC", true);
     ex->mv_stage = env_flag("TERN_CUDA_STAGE", true);
     ex->fuse_rope = ex->mv_stage && env_flag("TERN_CUDA_FUSE_ROPE", true);
+    /* TERN_CUDA_FUSE_QUANT: 0 never, 2 for every width, else where the blocks fill the GPU (1) */
     const char *fq = getenv("TERN_CUDA_FUSE_QUANT");
-    ex->fuse_quant = !ex->mv_stage || !env_flag("TERN_CUDA_FUSE_QUANT", true) ? 0
-                     : fq && !strcmp(fq, "2")                                 ? 2
-                                                                              : 1;
+    ex->fuse_quant = env_flag("TERN_CUDA_FUSE_QUANT", true) ? (fq && !strcmp(fq, "2") ? 2 : 1) : 0;
+    if (!ex->mv_stage) ex->fuse_quant = 0;
     /* RoPE in the decode attention kernel: Qwen3-0.6B tg128 +1.9 % and +3.7 % on the H200 in two
      * calls (2026-12-02f record); Llama-shaped models do RoPE in the q/k/v mat-vecs, unaffected */
     ex->attn_rope = env_flag("TERN_CUDA_ATTN_ROPE", true);

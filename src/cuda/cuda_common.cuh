@@ -327,21 +327,9 @@ static inline void tn_cu_launch(tn_cu_exec *ex, void (*kernel)(P...), dim3 grid,
     cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
 }
 
-/* Quantizes one 32-element item held in registers (tn_cu_quant_item) and stores it (two 16-byte
- * stores): the activations' int8 items of tn_cu_quantize, the RMSNorm kernels and the mat-vecs
- * that quantize their own input. */
-__device__ __forceinline__ void tn_cu_store_item(const float *y, int8_t *xq, tn_cu_xmeta *xm) {
-    int8_t q[32];
-    tn_cu_quant_item(y, q, xm);
-    int4 w0, w1;
-    memcpy(&w0, q, 16);
-    memcpy(&w1, q + 16, 16);
-    ((int4 *)xq)[0] = w0;
-    ((int4 *)xq)[1] = w1;
-}
-
-/* The same for an item held by a warp, lane l holding value l: returns the lane's int8 value and
- * the item's metadata in *m (valid in lane 0; s0 is the lane's half's sum elsewhere). */
+/* Quantizes one 32-element item held by a warp, lane l holding value l (tn_cu_quant_item's
+ * arithmetic): returns the lane's int8 value and the item's metadata in *m (valid in lane 0; s0 is
+ * the lane's half's sum elsewhere). */
 __device__ __forceinline__ int8_t tn_cu_warp_quant_item(float x, tn_cu_xmeta *m) {
     float amax = fabsf(x);
     for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));

@@ -16,6 +16,16 @@ static __device__ double block_sum(double v, double *sh) {
     return t;
 }
 
+/* Quantizes one 32-element item held in registers and stores it (two 16-byte stores). */
+static __device__ __forceinline__ void store_item(const float *y, int8_t *xq, tn_cu_xmeta *xm) {
+    int8_t q[32];
+    tn_cu_quant_item(y, q, xm);
+    int4 w0, w1;
+    memcpy(&w0, q, 16);
+    memcpy(&w1, q + 16, 16);
+    ((int4 *)xq)[0] = w0;
+    ((int4 *)xq)[1] = w1;
+}
 
 /* One block per row. If xq is set (dim % 32 == 0), the normalized row is also quantized. */
 static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int64_t dim, float eps,
@@ -47,7 +57,7 @@ static __global__ void k_rmsnorm(float *out, const float *x, const float *w, int
             y[j + 3] = v.w * s * g.w;
             *(float4 *)(yr + it * 32 + j) = make_float4(y[j], y[j + 1], y[j + 2], y[j + 3]);
         }
-        tn_cu_store_item(y, xq + r * dim + it * 32, xm + r * n_items + it);
+        store_item(y, xq + r * dim + it * 32, xm + r * n_items + it);
     }
 }
 
@@ -146,7 +156,7 @@ static __global__ void k_quantize(const float *x, int64_t n_in, int8_t *xq, tn_c
         y[j + 2] = v.z;
         y[j + 3] = v.w;
     }
-    tn_cu_store_item(y, xq + r * n_in + it * 32, xm + r * n_items + it);
+    store_item(y, xq + r * n_in + it * 32, xm + r * n_items + it);
 }
 
 void tn_cu_quantize(tn_cu_exec *ex, const float *x, int64_t n_rows, int64_t n_in, int8_t *xq,
