@@ -45,18 +45,19 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
                                                     const tn_cu_attn a, const int32_t *pos,
                                                     const int32_t *cell) {
     tn_cu_pdl_begin();
-    tn_cu_pdl_wait();
     __shared__ float cs[512], sn[512];
     __shared__ float hb[4][512];
     const int t = blockIdx.x, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
     const int hd = a.head_dim, half = a.n_rot / 2;
+    /* the cos/sin table (double-precision pow and sincos) while the previous kernel finishes: the
+     * positions are uploaded before the step */
+    for (int j = tid; j < half; j += blockDim.x) tn_cu_rope_cs(a, pos[t], j, &cs[j], &sn[j]);
+    tn_cu_pdl_wait();
     const int h = blockIdx.y * 4 + warp;
     const bool act = h < a.n_head + a.n_head_kv, is_k = h >= a.n_head;
     float *ptr = !is_k ? q + ((int64_t)t * a.n_head + h) * hd : k + ((int64_t)t * a.n_head_kv + (h - a.n_head)) * hd;
     const float *nw = !is_k ? a.q_norm : a.k_norm;
     float *b = hb[warp];
-    /* the head's values (and the v row of a k head) are requested before the cos/sin table is
-     * computed, so the two latencies overlap */
     double ss = 0;
     float vv[8];
     const float *vr = v + (int64_t)t * a.n_embd_v + (int64_t)(h - a.n_head) * hd;
@@ -71,7 +72,6 @@ __global__ void __launch_bounds__(128) k_rope_store(float *q, float *k, const fl
             for (int i = 0; i < 8; i++)
                 if (lane + 32 * i < hd) vv[i] = vr[lane + 32 * i];
     }
-    for (int j = tid; j < half; j += blockDim.x) tn_cu_rope_cs(a, pos[t], j, &cs[j], &sn[j]);
     __syncthreads();
     if (!act) return;
     norm_rope_head(a, b, nw, ss, cs, sn, lane);
@@ -172,8 +172,8 @@ using dec_args = tn_cu_dec_args;
  * cache). norm_rope_head and the same rounding make the result identical to k_rope_store's. */
 template <int HD, bool KF32, bool VF32>
 __device__ __forceinline__ void rope_in(const dec_args &d, const tn_cu_attn &a, float *qs, uint8_t *knew,
-                                        uint8_t *vnew, int h0, int kvh, int pos, int t) {
-    __shared__ float cs[HD / 2], sn[HD / 2], kb[HD];
+                                        uint8_t *vnew, int h0, int kvh, const float *cs, const float *sn, int t) {
+    __shared__ float kb[HD];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, G = a.n_head / a.n_head_kv;
     const int64_t kro = (int64_t)t * a.n_embd_k + (int64_t)kvh * HD, vro = (int64_t)t * a.n_embd_v + (int64_t)kvh * HD;
     double ssk = 0;
@@ -183,8 +183,7 @@ __device__ __forceinline__ void rope_in(const dec_args &d, const tn_cu_attn &a, 
             kb[i] = x;
             ssk += (double)x * x;
         }
-    for (int j = tid; j < a.n_rot / 2; j += AD_T) tn_cu_rope_cs(a, pos, j, &cs[j], &sn[j]);
-    __syncthreads(); /* qs (loaded by every thread), kb and the table */
+    __syncthreads(); /* qs (loaded by every thread), kb and the table (made before the wait) */
     if (warp == 0) {
         for (int g = 0; g < d.GB; g++) {
             double ss = 0;
@@ -242,6 +241,11 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
             for (size_t o = 0; o < HD * ve; o += 128) asm volatile("prefetch.global.L2 [%0];" ::"l"(vr + o));
         }
     }
+    /* RIN: the token's cos/sin table (double-precision pow and sincos) while the previous kernel
+     * finishes; the position is uploaded before the step */
+    __shared__ float rcs[RIN ? HD / 2 : 1], rsn[RIN ? HD / 2 : 1];
+    if constexpr (RIN)
+        for (int j = tid; j < a.n_rot / 2; j += AD_T) tn_cu_rope_cs(a, my_pos, j, &rcs[j], &rsn[j]);
     tn_cu_pdl_wait();
     const int64_t qoff = ((int64_t)t * a.n_head + h0) * HD;
     for (int i = tid; i < GB * HD; i += AD_T) qs[i] = d.q[qoff + i];
@@ -249,7 +253,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
     const uint8_t *knew = NULL, *vnew = NULL;
     if constexpr (RIN) {
         __shared__ __align__(16) uint8_t kn[HD * (KF32 ? 4 : 2)], vn[HD * (VF32 ? 4 : 2)];
-        rope_in<HD, KF32, VF32>(d, a, qs, kn, vn, h0, kvh, my_pos, t);
+        rope_in<HD, KF32, VF32>(d, a, qs, kn, vn, h0, kvh, rcs, rsn, t);
         cur = d.rcell[t];
         knew = kn;
         vnew = vn;

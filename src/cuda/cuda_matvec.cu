@@ -95,20 +95,31 @@ template <bool SHARED> __device__ __forceinline__ void load_xg(const int8_t *p, 
     x[4] = w.x, x[5] = w.y, x[6] = w.z, x[7] = w.w;
 }
 
+/* The cos and sin the RoPE epilogue rotates the warp's pair of rows by (1, 0: none; from
+ * tn_cu_rope_cs), into the warp's slot of shared memory (not a register held through the loop).
+ * Lane 0 computes it before the kernel waits for its predecessor (the token's position is
+ * uploaded before the step starts), so the angle's double-precision pow and sincos overlap the
+ * weight loads instead of delaying the end of every warp. */
+template <int NR>
+__device__ __forceinline__ void rope_cs_early(const mv_args &p, const int seg[MV_RW], const int64_t loc[MV_RW],
+                                              const bool ok[MV_RW], float2 *slot) {
+    if (NR != 1 || (threadIdx.x & 31) != 0 || !ok[0] || !p.rope[seg[0]]) return;
+    float2 r = make_float2(1.0f, 0.0f);
+    const int d = (int)(loc[0] % p.at.head_dim);
+    if (p.rope[seg[0]] != TN_CU_ROPE_V && d < p.at.n_rot) tn_cu_rope_cs(p.at, p.pos[0], d / 2, &r.x, &r.y);
+    *slot = r;
+}
+
 /* k_rope_store's work for one decode token, on the warp's two rows (loc, loc + 1: an adjacent
- * RoPE pair of a q or k head, or two v values) with the same arithmetic (angles in double), so
- * fused and separate launches agree bit for bit. */
-__device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t loc, float v0, float v1) {
+ * RoPE pair of a q or k head, or two v values) with the same arithmetic (angles in double,
+ * cs = rope_cs_of), so fused and separate launches agree bit for bit. */
+__device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t loc, float v0, float v1,
+                                              const float2 cs) {
     const tn_cu_attn &a = p.at;
     const int role = p.rope[sg];
-    if (role != TN_CU_ROPE_V) {
-        const int d = (int)(loc % a.head_dim), j = d / 2;
-        if (d < a.n_rot) {
-            float cs, sn;
-            tn_cu_rope_cs(a, p.pos[0], j, &cs, &sn);
-            const float y0 = v0 * cs - v1 * sn, y1 = v0 * sn + v1 * cs;
-            v0 = y0, v1 = y1;
-        }
+    if (role != TN_CU_ROPE_V && (int)(loc % a.head_dim) < a.n_rot) {
+        const float y0 = v0 * cs.x - v1 * cs.y, y1 = v0 * cs.y + v1 * cs.x;
+        v0 = y0, v1 = y1;
     }
     p.out[sg][loc] = v0;
     p.out[sg][loc + 1] = v1;
@@ -146,7 +157,7 @@ __device__ __forceinline__ void quantize_out(const mv_args &p) {
 template <int NR>
 __device__ __forceinline__ void write_out(const mv_args &p, float (&acc)[MV_RW][NR],
                                           const int seg[MV_RW], const int64_t loc[MV_RW],
-                                          const bool ok[MV_RW]) {
+                                          const bool ok[MV_RW], const float2 *cs) {
     for (int r = 0; r < NR && r < p.n_rows; r++) {
         if (p.swiglu) {
             const float g = acc[0][r], u = acc[1][r];
@@ -154,10 +165,10 @@ __device__ __forceinline__ void write_out(const mv_args &p, float (&acc)[MV_RW][
             p.out[1][r * p.n_out[1] + loc[1]] = u;
             continue;
         }
-        if (p.rope[seg[0]]) { /* one token; both rows valid, adjacent, in one segment */
+        if (NR == 1 && p.rope[seg[0]]) { /* one token; both rows valid, adjacent, in one segment */
             const int sg = seg[0];
             const float b0 = p.bias[sg] ? p.bias[sg][loc[0]] : 0.0f, b1 = p.bias[sg] ? p.bias[sg][loc[1]] : 0.0f;
-            rope_epilogue(p, sg, loc[0], acc[0][0] + b0, acc[1][0] + b1);
+            rope_epilogue(p, sg, loc[0], acc[0][0] + b0, acc[1][0] + b1, *cs);
             return;
         }
 #pragma unroll
@@ -175,13 +186,13 @@ __device__ __forceinline__ void write_out(const mv_args &p, float (&acc)[MV_RW][
 template <int NR, bool QUANT = false>
 __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][NR],
                                          const int seg[MV_RW], const int64_t loc[MV_RW],
-                                         const bool ok[MV_RW]) {
+                                         const bool ok[MV_RW], const float2 *cs) {
 #pragma unroll
     for (int j = 0; j < MV_RW; j++)
 #pragma unroll
         for (int r = 0; r < NR; r++)
             TN_CU_WARP_SUM(acc[j][r]);
-    if ((threadIdx.x & 31) == 0 && ok[0]) write_out<NR>(p, acc, seg, loc, ok);
+    if ((threadIdx.x & 31) == 0 && ok[0]) write_out<NR>(p, acc, seg, loc, ok, cs);
     if constexpr (QUANT) quantize_out(p);
 }
 
@@ -279,6 +290,8 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
     tn_cu_pdl_begin();
     mv_batch<T> cur;
     if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
+    __shared__ float2 rope_cs[WARPS];
+    rope_cs_early<NR>(p, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
     tn_cu_pdl_wait();
     const int8_t *xq = p.io.xq;
     const tn_cu_xmeta *xmp = p.io.xm;
@@ -302,7 +315,7 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
         load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
         dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
     }
-    epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok);
+    epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
 }
 
 /* 8 weights of a float type as raw 16-byte words (two for F32), converted when used. */
@@ -381,6 +394,8 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_
         for (int u = 0; u < MV_U; u++)
 #pragma unroll
             for (int j = 0; j < MV_RW; j++) load_w8<T>(A[j] + (u * 32 + lane) * 8 * ES, wv[u][j]);
+    __shared__ float2 rope_cs[MV_WARPS];
+    rope_cs_early<NR>(p, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
     tn_cu_pdl_wait();
     for (; base + 32 * MV_U <= n_ch; base += 32 * MV_U) {
         if (base)
@@ -407,7 +422,7 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_
             dot_f8<T, NR>(p, wt[u], c, acc);
         }
     }
-    epilogue<NR>(p, acc, seg, loc, ok);
+    epilogue<NR>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
 }
 
 } // namespace
