@@ -216,6 +216,21 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
+/* The block's copy of the int8 activations and their metadata in shared memory `sm` (STAGE),
+ * with the RMSNorm scale applied if the items still need it (in_ss). */
+__device__ __forceinline__ void stage_input(const mv_args &p, uint8_t *sm, const int8_t **xq,
+                                            const tn_cu_xmeta **xm) {
+    int4 *xs = (int4 *)sm;
+    tn_cu_xmeta *ms = (tn_cu_xmeta *)(sm + p.n_in);
+    for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
+        xs[i] = __ldg((const int4 *)p.io.xq + i);
+    for (int64_t i = threadIdx.x; i < p.n_items; i += blockDim.x) ms[i] = p.io.xm[i];
+    __syncthreads();
+    if (p.io.in_ss) norm_scale(p, ms);
+    *xq = (const int8_t *)sm;
+    *xm = ms;
+}
+
 /* One batch of a warp's loads: U items of each of its MV_RW rows (A words and meta words). */
 template <int T, int U = MV_U> struct mv_batch {
     uint32_t a[U][MV_RW][tn_cu_qt<T>::QA / 4], m[U][MV_RW][tn_cu_qt<T>::NM];
@@ -257,8 +272,13 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
 
 /* STAGE (decode, one activation row): the block first copies the int8 activations and their
  * metadata into shared memory, while its first weights are in flight, so the dot products read
- * them from there instead of making a round trip to L2 per batch. */
-template <int T, int NR, bool STAGE, int WARPS = MV_WARPS>
+ * them from there instead of making a round trip to L2 per batch. ONE: rows of less than one
+ * batch (32 * MV_U items), all loaded before the wait for the previous kernel, as the first
+ * batch of longer rows is (before, such rows loaded nothing before the wait: Qwen3-0.6B, whose
+ * every mat-vec but the output head has 1024-, 2048- or 3072-wide rows, tg128 on an H200 Q4_0
+ * 1142 -> 1323 t/s, Q4_K_M 1074 -> 1204, 2026-12-02g record); a separate instance, because the
+ * main loop's kernels spill more when that load is in them. */
+template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool ONE = false>
 __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T>() : 1)
     k_mv_q(const mv_args p) {
     extern __shared__ __align__(16) uint8_t mv_smem[];
@@ -289,31 +309,26 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
      * current batch's dot products was 5 % slower, 2026-12-02f record.) */
     tn_cu_pdl_begin();
     mv_batch<T> cur;
-    if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
+    if (ONE) load_batch<T, MV_U, true>(A, B, S, 0, ie, lane, cur); /* the whole row */
+    else if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
     __shared__ float2 rope_cs[WARPS];
     rope_cs_early<NR>(p, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
     tn_cu_pdl_wait();
     const int8_t *xq = p.io.xq;
     const tn_cu_xmeta *xmp = p.io.xm;
-    if (STAGE) {
-        int4 *xs = (int4 *)mv_smem;
-        tn_cu_xmeta *ms = (tn_cu_xmeta *)(mv_smem + p.n_in);
-        for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
-            xs[i] = __ldg((const int4 *)p.io.xq + i);
-        for (int64_t i = threadIdx.x; i < ie; i += blockDim.x) ms[i] = p.io.xm[i];
-        __syncthreads();
-        if (p.io.in_ss) norm_scale(p, ms);
-        xq = (const int8_t *)mv_smem;
-        xmp = ms;
-    }
-    for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
-        if (base) load_batch<T, MV_U, false>(A, B, S, base, ie, lane, cur);
-        dot_batch<T, MV_U, NR, STAGE, false>(p, xq, xmp, base, ie, lane, cur, acc);
-    }
-    if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
-        mv_batch<T> tail;
-        load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
-        dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
+    if (STAGE) stage_input(p, mv_smem, &xq, &xmp);
+    if constexpr (ONE) {
+        dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, 0, ie, lane, cur, acc);
+    } else {
+        for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
+            if (base) load_batch<T, MV_U, false>(A, B, S, base, ie, lane, cur);
+            dot_batch<T, MV_U, NR, STAGE, false>(p, xq, xmp, base, ie, lane, cur, acc);
+        }
+        if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
+            mv_batch<T> tail;
+            load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
+            dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
+        }
     }
     epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
 }
@@ -510,6 +525,9 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         if (quant_out) /* 32 rows per block (tn_cu_mv_io) */                                       \
             tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, (unsigned)(w0->n_out / 32),            \
                          MV_QWARPS * 32, stage_bytes(p.n_in), p);                                  \
+        else if (stage && p.n_items < 32 * MV_U) /* the whole row loaded before the wait */       \
+            tn_cu_launch(ex, k_mv_q<T, 1, true, MV_WARPS, true>, blocks, 128, stage_bytes(p.n_in),  \
+                         p);                                                                       \
         else if (stage)                                                                            \
             tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes(p.n_in), p);             \
         else if (one)                                                                              \
