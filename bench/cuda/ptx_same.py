@@ -10,6 +10,7 @@ equal after renaming virtual registers in order of appearance and dropping label
 sequence numbers, shared-variable declarations and the parameter block's size; "same multiset" when
 only the order of instructions or of register names differs (sorted lines equal with register
 numbers erased); else "DIFF". Exit status 1 if any kernel present in both differs, else 0."""
+import os
 import re
 import subprocess
 import sys
@@ -53,11 +54,13 @@ def kernels(path):
 
 def main():
     old, new = kernels(sys.argv[1]), kernels(sys.argv[2])
-    # template parameters added or removed with a default (false): match NAME<..., false, ...> on
-    # one side with NAME<...> on the other
+    # template parameters added or removed with a default (false; also 1 with PTX_SAME_ONE=1):
+    # match NAME<..., false, ...> on one side with NAME<...> on the other
+    dflt = r", (false|1)>\(" if os.environ.get("PTX_SAME_ONE") == "1" else r", false>\("
+
     def bare(name):
         while True:
-            alt = re.sub(r", false>\(", ">(", name)
+            alt = re.sub(dflt, ">(", name)
             if alt == name:
                 return name
             name = alt
