@@ -28,7 +28,15 @@ constexpr int MV_QWARPS = 32 / MV_RW;
  * blocks per SM. Measured on an H200 (bench/results/2026-12-02b-cuda-h200.md), tg128 Llama-3-8B:
  * Q4_K_M 413 (uncapped) -> 467 (5 blocks); Q8_0 329 (5 blocks, spilling) -> 376 (4 blocks);
  * 6 blocks (85 registers) was slower for every type. */
-template <int T> constexpr int mv_min_blocks() { return tn_cu_qt<T>::QA == 32 ? 4 : 5; }
+/* TN_MV_Q40_BLOCKS (build flag, for A/B variants: bench/cuda/pack_variant.sh) sets Q4_0's alone:
+ * at 6 (80 registers, 12 bytes spilled) Llama-3-8B's q/k/v launch (768 blocks) fits one wave of
+ * the 132 SMs instead of 1.16. */
+#ifndef TN_MV_Q40_BLOCKS
+#define TN_MV_Q40_BLOCKS 5
+#endif
+template <int T> constexpr int mv_min_blocks() {
+    return tn_cu_qt<T>::QA == 32 ? 4 : T == TN_TYPE_Q4_0 ? TN_MV_Q40_BLOCKS : 5;
+}
 
 struct mv_args {
     const uint8_t *a[3], *b[3], *s[3];
