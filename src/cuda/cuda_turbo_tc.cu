@@ -36,10 +36,12 @@ constexpr int TT_TILE = 16;
  *   rows must be 16-byte aligned, else the f32 kernel runs). Not yet run on a GPU.
  * TN_TT_TABREP=1: the pair table replicated per bank (32 copies; 8 for turbo4) so that the
  *   decode's lookups are free of bank conflicts (Nsight Compute: 29 % excess shared
- *   wavefronts). Not yet run on a GPU.
+ *   wavefronts). Measured once: tg64 +0.1 % at d8192, +1.8 % at d32768 (2026-12-02e record,
+ *   within a standard deviation; off).
  * TN_TT_KREG=1: K is not decoded into shared memory: each lane builds its mma A fragments from
  *   the packed codes in the stage (scores_from), so K's stores and ldmatrix loads disappear and
- *   all 32 lanes decode V (half a row each). Not yet run on a GPU. */
+ *   all 32 lanes decode V (half a row each). Measured once: +1.2 % at d8192, +3.2 % at d32768
+ *   (same record; off until more rounds confirm it). */
 #ifndef TN_TT_NST
 #define TN_TT_NST 6
 #endif
