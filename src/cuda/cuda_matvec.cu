@@ -27,10 +27,10 @@ constexpr int MV_QWARPS = 32 / MV_RW;
  * load of a batch in registers the K-quant kernels otherwise take up to 158 registers and run 3
  * blocks per SM. Measured on an H200 (bench/results/2026-12-02b-cuda-h200.md), tg128 Llama-3-8B:
  * Q4_K_M 413 (uncapped) -> 467 (5 blocks); Q8_0 329 (5 blocks, spilling) -> 376 (4 blocks);
- * 6 blocks (85 registers) was slower for every type. */
-/* TN_MV_Q40_BLOCKS (build flag, for A/B variants: bench/cuda/pack_variant.sh) sets Q4_0's alone:
- * at 6 (80 registers, 12 bytes spilled) Llama-3-8B's q/k/v launch (768 blocks) fits one wave of
- * the 132 SMs instead of 1.16. */
+ * 6 blocks (85 registers) was slower for every type on those kernels. The build flag
+ * TN_MV_Q40_BLOCKS sets Q4_0's alone, for an A/B variant (bench/cuda/pack_variant.sh; not yet
+ * run): at 6 (80 registers, 12 bytes spilled) Llama-3-8B's q/k/v launch (768 blocks) fits one
+ * wave of the 132 SMs instead of 1.16. */
 #ifndef TN_MV_Q40_BLOCKS
 #define TN_MV_Q40_BLOCKS 5
 #endif
@@ -120,7 +120,7 @@ __device__ __forceinline__ void rope_cs_early(const mv_args &p, const int seg[MV
 
 /* k_rope_store's work for one decode token, on the warp's two rows (loc, loc + 1: an adjacent
  * RoPE pair of a q or k head, or two v values) with the same arithmetic (angles in double,
- * cs = rope_cs_of), so fused and separate launches agree bit for bit. */
+ * cs from rope_cs_early), so fused and separate launches agree bit for bit. */
 __device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t loc, float v0, float v1,
                                               const float2 cs) {
     const tn_cu_attn &a = p.at;
