@@ -471,11 +471,15 @@ static void check_wide(const char *wtype) {
         for (int pass = 0; pass < 4; pass++) {
             if (pass == 0) setenv("TERN_CUDA_FUSE_QUANT", "0", 1);
             if (pass == 2) setenv("TERN_CUDA_STAGE", "0", 1);
+            /* unstaged, RoPE is its own op and the attention kernel does it, with one lane per
+             * cache cell: the staged reference takes one too, to compare bit for bit */
+            if (pass == 0 || pass == 2) setenv("TERN_CUDA_ATTN_LPC", "1", 1);
             if (pass == 3) setenv("TERN_CUDA_FUSE_QUANT", "2", 1);
             const int n = pass == 1 ? 5 : 1;
             tn_ctx *cg = new_ctx(mg, 64, n, 1), *cc = new_ctx(mc, 64, n, 1);
             unsetenv("TERN_CUDA_STAGE");
             unsetenv("TERN_CUDA_FUSE_QUANT");
+            unsetenv("TERN_CUDA_ATTN_LPC");
             for (int i = 0; cg && cc && first && i < 15; i += n) {
                 int8_t want[5] = {1, 1, 1, 1, 1};
                 tn_batch b = {.n_tokens = n, .token = toks + i, .logits = want};
@@ -609,11 +613,28 @@ static void check_head256(void) {
     unlink(path);
 }
 
+/* n decode steps from an empty cache (tokens 5 + 41 i mod 900), the logits into out (n rows);
+ * environment settings made before the call apply to the context made here. */
+static bool decode_steps(tn_model *m, const char *path, int n, float *out) {
+    tn_ctx *c = new_ctx(m, 256, 16, 1);
+    bool ok = c != NULL;
+    for (int i = 0; ok && i < n; i++) {
+        int32_t tok = 5 + (i * 41) % 900;
+        tn_batch b = {.n_tokens = 1, .token = &tok};
+        ok = tn_decode(c, &b) == 0;
+        CHECK(ok, "%s decode step %d: %s", path, i, tn_last_error());
+        if (ok) memcpy(out + (size_t)i * N_VOCAB, tn_get_logits(c, -1), sizeof(float) * N_VOCAB);
+    }
+    tn_ctx_free(c);
+    return ok;
+}
+
 /* The decode attention kernel doing the RoPE op's QK-norm, rotation and cache store (default, one
  * token and one split at a time) instead of k_rope_store (TERN_CUDA_ATTN_ROPE=0): 24 decode steps
  * from an empty cache must give exactly the same logits (the same arithmetic: norm_rope_head, f16
  * rounding of the stored rows) on tiny-qwen3 (QK-norm, NeoX RoPE, the RoPE op its own kernel) and
- * tiny-llama with TERN_CUDA_FUSE_ROPE=0 in both runs (else the q/k/v mat-vecs do RoPE). */
+ * tiny-llama with TERN_CUDA_FUSE_ROPE=0 in both runs (else the q/k/v mat-vecs do RoPE); one lane
+ * per cache cell in both (TERN_CUDA_ATTN_LPC=1: the RoPE-in kernel's order of additions). */
 static void check_attn_rope(const char *path, bool no_fused_rope) {
     tn_model_params gp = tn_model_default_params();
     gp.n_gpu_layers = 99;
@@ -624,18 +645,11 @@ static void check_attn_rope(const char *path, bool no_fused_rope) {
     for (int k = 0; ok && k < 2; k++) {
         if (no_fused_rope) setenv("TERN_CUDA_FUSE_ROPE", "0", 1);
         if (!k) setenv("TERN_CUDA_ATTN_ROPE", "0", 1);
-        tn_ctx *c = new_ctx(m, 256, 16, 1);
+        setenv("TERN_CUDA_ATTN_LPC", "1", 1); /* as the RoPE-in kernel: the same additions */
+        ok = decode_steps(m, path, 24, logits[k]);
         unsetenv("TERN_CUDA_FUSE_ROPE");
         unsetenv("TERN_CUDA_ATTN_ROPE");
-        for (int i = 0; c && ok && i < 24; i++) {
-            int32_t tok = 5 + (i * 41) % 900;
-            tn_batch b = {.n_tokens = 1, .token = &tok};
-            ok = tn_decode(c, &b) == 0;
-            CHECK(ok, "%s decode step %d: %s", path, i, tn_last_error());
-            if (ok) memcpy(logits[k] + (size_t)i * N_VOCAB, tn_get_logits(c, -1), sizeof(float) * N_VOCAB);
-        }
-        ok = ok && c;
-        tn_ctx_free(c);
+        unsetenv("TERN_CUDA_ATTN_LPC");
     }
     if (ok) {
         const double e = tt_max_diff(logits[1], logits[0], (size_t)24 * N_VOCAB);
@@ -646,6 +660,46 @@ static void check_attn_rope(const char *path, bool no_fused_rope) {
     free(logits[0]);
     free(logits[1]);
     tn_model_free(m);
+}
+
+/* Two lanes per cache cell in the one-split decode attention (the default: each lane dots half
+ * of the K row, tiles of 16 cells) against one (TERN_CUDA_ATTN_LPC=1): 80 decode steps from an
+ * empty cache (tiles of every warp, a second round past 64 cells), f16 cache. Only the K dot's
+ * order of additions changes, so the logits agree within 1e-3 (f32 rounding through the layers; a
+ * wrong cell, half-row or probability is O(1)) and differ by more than 0 (else the path did not
+ * run). bf16 weights, whose mat-vecs take float activations: with int8 activations (Q4_0) one
+ * flipped rounding moves the logits by a quantization step (tiny-llama Q4_0: 0.088 on the H200).
+ * tiny-llama (head size 32) and a random bf16 Llama of head size 128 (one K load round per lane,
+ * 16 V rows). QK-norm models (RoPE in the attention kernel) always take one lane per cell. */
+static void check_attn_lpc(const char *path, bool synthetic) {
+    enum { STEPS = 80 };
+    /* synthetic: Llama's head size 128 (the tiny models have 32), random bf16 weights */
+    static const tn_synth_shape hd128 = {"hd128", "llama", "10M", N_VOCAB, 512, 2, 1024, 4, 2, 128,
+                                         2048, 10000.0f, 1e-5f, false, false};
+    char spath[256];
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *m = synthetic ? gpu_synth(&hd128, "bf16", 0.05f, spath, sizeof spath) : tn_model_load(path, &gp);
+    if (synthetic) path = spath;
+    CHECK(m != NULL, "load %s: %s", path, tn_last_error());
+    float *logits[2] = {malloc(sizeof(float) * STEPS * N_VOCAB), malloc(sizeof(float) * STEPS * N_VOCAB)};
+    bool ok = m && logits[0] && logits[1];
+    for (int k = 0; ok && k < 2; k++) {
+        if (k == 0) setenv("TERN_CUDA_ATTN_LPC", "1", 1);
+        ok = decode_steps(m, path, STEPS, logits[k]);
+        unsetenv("TERN_CUDA_ATTN_LPC");
+    }
+    if (ok) {
+        const double e = tt_max_diff(logits[1], logits[0], (size_t)STEPS * N_VOCAB);
+        printf("%s: attention with 2 lanes per cell vs 1, %d decode steps max|d| %.3g (bound 1e-3, > 0)\n", path,
+               STEPS, e);
+        CHECK(e <= 1e-3, "%s: 2 lanes per cell change the logits by %.4g", path, e);
+        CHECK(e > 0, "%s: 2 lanes per cell gave identical logits: path not taken?", path);
+    }
+    free(logits[0]);
+    free(logits[1]);
+    tn_model_free(m);
+    if (synthetic) unlink(spath);
 }
 
 #endif
@@ -681,6 +735,8 @@ int main(void) {
     check_head256();
     check_attn_rope("models/tiny-qwen3/tiny-qwen3-bf16.gguf", false);
     check_attn_rope("models/tiny-llama/tiny-llama-Q4_0.gguf", true);
+    check_attn_lpc("models/tiny-llama/tiny-llama-bf16.gguf", false);
+    check_attn_lpc(NULL, true);
     check_unsupported();
     return tn_test_done("test_cuda");
 #endif

@@ -208,16 +208,22 @@ __device__ __forceinline__ void rope_in(const dec_args &d, const tn_cu_attn &a, 
     }
 }
 
-template <int HD, bool KF32, bool VF32, int MG, bool RIN = false>
+/* LPC: lanes per cell (1, or 2: a tile is 16 cells and each of a cell's two lanes dots half of
+ * the K row, so that at short depth all four warps have cells and each warp's chain of dependent
+ * instructions is about half as long). 2 is the default for f16 caches, one query head per block
+ * and RoPE done before the kernel (Llama-shaped models: tg128 +0.7..0.9 % on the H200,
+ * 2026-12-02h record; TERN_CUDA_ATTN_LPC=1 turns it off); with RoPE in the kernel (QK-norm
+ * models) it was 14 % slower on Qwen3-0.6B (same record, cause not profiled), so that keeps 1. */
+template <int HD, bool KF32, bool VF32, int MG, bool RIN = false, int LPC = 1>
 __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn_cu_attn a) {
     tn_cu_pdl_begin();
     using KW_ = kword<KF32>;
     using VP = vpart<HD, VF32>;
-    constexpr int DPL = HD / 32;
+    constexpr int DPL = HD / 32, TILE = 32 / LPC;
     /* K words and V rows per round of loads: a lane holds at most 128 bytes of each, so that the
      * kernel fits 128 registers (4 blocks, 16 warps per SM: other warps hide the latency) */
-    constexpr int KWORDS = HD / KW_::DIMS, KC = KWORDS < 8 ? KWORDS : 8;
-    constexpr int VB = VP::BYTES * 32 <= 128 ? 32 : 128 / VP::BYTES;
+    constexpr int KWORDS = HD / KW_::DIMS / LPC, KC = KWORDS < 8 ? KWORDS : 8;
+    constexpr int VB0 = VP::BYTES * 32 <= 128 ? 32 : 128 / VP::BYTES, VB = VB0 < TILE ? VB0 : TILE;
     __shared__ __align__(16) float qs[MG * HD];
     __shared__ __align__(16) float wacc[AD_W][MG * HD];
     __shared__ float wm[AD_W][MG], wl[AD_W][MG];
@@ -232,7 +238,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
     const int64_t kvoff = (int64_t)kvh * HD;
     {   /* the warp's first tile of K and V rows into L2 while the previous kernel finishes (a
          * prefetch, not a load: rows this step writes are read after the wait, from L2) */
-        const int c = cb + 32 * warp + lane;
+        const int c = cb + TILE * warp + lane / LPC;
         if (c < ce) {
             const size_t ke = KF32 ? 4 : 2, ve = VF32 ? 4 : 2;
             const uint8_t *kr = (const uint8_t *)a.k + ((int64_t)c * a.n_embd_k + kvoff) * ke;
@@ -267,8 +273,9 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         for (int i = 0; i < DPL; i++) acc[g][i] = 0.0f;
     }
     __syncthreads();
-    for (int c0 = cb + 32 * warp; c0 < ce; c0 += 32 * AD_W) {
-        const int c = c0 + lane;
+    const int part = lane % LPC; /* which 1/LPC of the K row this lane dots */
+    for (int c0 = cb + TILE * warp; c0 < ce; c0 += TILE * AD_W) {
+        const int c = c0 + lane / LPC;
         const bool in = c < ce;
         /* metadata, the first K words and the first V rows, all in flight at once (the K row of
          * an invisible cell is loaded and ignored: its contents are never summed) */
@@ -276,6 +283,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
         uint4 kw[KC];
         const uint4 *krow = (const uint4 *)((const uint8_t *)a.k + ((int64_t)c * a.n_embd_k + kvoff) * (KF32 ? 4 : 2));
         if (RIN && c == cur) krow = (const uint4 *)knew;
+        krow += part * KWORDS;
         if (in) {
             cs = d.cseq[c];
             cp = d.cpos[c];
@@ -301,7 +309,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
             for (int i = 0; i < KC; i++) {
                 float kf[KW_::DIMS];
                 KW_::get(kw[i], kf);
-                const int d0 = (ch * KC + i) * KW_::DIMS;
+                const int d0 = (part * KWORDS + ch * KC + i) * KW_::DIMS;
 #pragma unroll
                 for (int g = 0; g < MG; g++) {
                     if (g >= GB) break;
@@ -313,8 +321,11 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
                 }
             }
         }
+        if constexpr (LPC == 2)
+#pragma unroll
+            for (int g = 0; g < MG; g++) s[g] += __shfl_xor_sync(0xffffffffu, s[g], 1);
         const bool vis = in && cs == my_seq && cp >= 0 && cp <= my_pos;
-        const unsigned vmask = __ballot_sync(0xffffffffu, vis);
+        const unsigned vmask = __ballot_sync(0xffffffffu, vis); /* cell j: bit LPC * j */
         if (!vmask) continue;
         float p[MG];
 #pragma unroll
@@ -326,7 +337,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
             const float mn = fmaxf(rm[g], mx); /* finite: some lane is visible */
             const float al = expf(rm[g] - mn);
             p[g] = vis ? expf(x - mn) : 0.0f;
-            float ps = p[g];
+            float ps = part == 0 ? p[g] : 0.0f; /* each cell once */
             TN_CU_WARP_SUM(ps);
             rl[g] = rl[g] * al + ps;
             rm[g] = mn;
@@ -334,7 +345,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
             for (int i = 0; i < DPL; i++) acc[g][i] *= al;
         }
 #pragma unroll
-        for (int j0 = 0; j0 < 32; j0 += VB) {
+        for (int j0 = 0; j0 < TILE; j0 += VB) {
             if (j0)
 #pragma unroll
                 for (int j = 0; j < VB; j++) {
@@ -344,10 +355,10 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
                 }
 #pragma unroll
             for (int j = 0; j < VB; j++) {
-                if (!((vmask >> (j0 + j)) & 1u)) continue; /* warp-uniform */
+                if (!((vmask >> (LPC * (j0 + j))) & 1u)) continue; /* warp-uniform */
                 float v[DPL];
                 vr[j].get(v);
-                tn_cu_dec_add_v<MG, DPL>(GB, p, j0 + j, v, acc);
+                tn_cu_dec_add_v<MG, DPL>(GB, p, LPC * (j0 + j), v, acc);
             }
         }
     }
@@ -364,6 +375,7 @@ __global__ void __launch_bounds__(AD_T, 4) k_attn_dec(const dec_args d, const tn
 template <int HD>
 void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *a, bool rin) {
     const bool kf = a->type_k == TN_TYPE_F32, vf = a->type_v == TN_TYPE_F32;
+    const bool lpc2 = ex->attn_lpc == 2;
     if (rin) {
         if (a->type_k == TN_TYPE_F16 && a->type_v == TN_TYPE_F16)
             tn_cu_launch(ex, k_attn_dec<HD, false, false, 1, true>, grid, AD_T, 0, d, *a);
@@ -372,7 +384,9 @@ void launch_dec(tn_cu_exec *ex, dim3 grid, const dec_args &d, const tn_cu_attn *
         else
             tn_cu_fail(ex, "CUDA attention: RoPE in the decode kernel needs f16 or f32 K and V of one type");
     } else if (!kf && !vf) {
-        if (d.GB == 1) tn_cu_launch(ex, k_attn_dec<HD, false, false, 1>, grid, AD_T, 0, d, *a);
+        if (d.GB == 1)
+            tn_cu_launch(ex, lpc2 ? k_attn_dec<HD, false, false, 1, false, 2> : k_attn_dec<HD, false, false, 1>, grid,
+                         AD_T, 0, d, *a);
         else if (d.GB == 2) tn_cu_launch(ex, k_attn_dec<HD, false, false, 2>, grid, AD_T, 0, d, *a);
         else if (d.GB <= 4) tn_cu_launch(ex, k_attn_dec<HD, false, false, 4>, grid, AD_T, 0, d, *a);
         else tn_cu_launch(ex, k_attn_dec<HD, false, false, AD_MAXG>, grid, AD_T, 0, d, *a);

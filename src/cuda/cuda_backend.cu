@@ -222,6 +222,10 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     /* RoPE in the decode attention kernel: Qwen3-0.6B tg128 +1.9 % and +3.7 % on the H200 in two
      * calls (2026-12-02f record); Llama-shaped models do RoPE in the q/k/v mat-vecs, unaffected */
     ex->attn_rope = env_flag("TERN_CUDA_ATTN_ROPE", true);
+    /* two lanes per cache cell: tg128 on the H200 Llama-3-8B Q4_0 +0.9 %, Llama-2-7B +0.7 %
+     * (3 rounds each, 2026-12-02h record); TERN_CUDA_ATTN_LPC=1: one */
+    const char *lpc = getenv("TERN_CUDA_ATTN_LPC");
+    ex->attn_lpc = lpc && !strcmp(lpc, "1") ? 1 : 2;
     ex->skip = getenv("TERN_CUDA_SKIP");
     ex->timing = env_flag("TERN_CUDA_TIMING", false);
     if (ex->timing) {

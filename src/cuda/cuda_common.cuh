@@ -129,6 +129,8 @@ typedef struct tn_cu_exec {
                        mat-vecs (tn_cu_mv_io), so that norm's kernel goes: 1 where they have
                        enough blocks (makes_norm_items), 2 always (TERN_CUDA_FUSE_QUANT=2, tests),
                        0 never (TERN_CUDA_FUSE_QUANT=0) */
+    int attn_lpc; /* lanes per cell of the f32 decode attention kernel with f16 caches, one query
+                     head per block and RoPE done before it (2; TERN_CUDA_ATTN_LPC=1: 1) */
     bool attn_rope; /* tn_cu_attn_rope_in_ok (default; TERN_CUDA_ATTN_ROPE=0: off) */
     int rope_in_op; /* planner state: the attention op that does the RoPE op before it (-1: none) */
     /* planner state within tn_cu_run_ops: RMSNorm op fz_op's items were made by the mat-vec before
