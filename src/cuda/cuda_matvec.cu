@@ -27,15 +27,20 @@ constexpr int MV_QWARPS = 32 / MV_RW;
  * load of a batch in registers the K-quant kernels otherwise take up to 158 registers and run 3
  * blocks per SM. Measured on an H200 (bench/results/2026-12-02b-cuda-h200.md), tg128 Llama-3-8B:
  * Q4_K_M 413 (uncapped) -> 467 (5 blocks); Q8_0 329 (5 blocks, spilling) -> 376 (4 blocks);
- * 6 blocks (85 registers) was slower for every type on those kernels. The build flag
- * TN_MV_Q40_BLOCKS sets Q4_0's alone, for an A/B variant (bench/cuda/pack_variant.sh; not yet
- * run): at 6 (80 registers, 12 bytes spilled) Llama-3-8B's q/k/v launch (768 blocks) fits one
- * wave of the 132 SMs instead of 1.16. */
-#ifndef TN_MV_Q40_BLOCKS
-#define TN_MV_Q40_BLOCKS 5
+ * 6 blocks (85 registers) was slower for every type on those kernels, and again for Q4_0 on
+ * Llama-3-8B / Llama-2-7B (-3.7 % / -3 %, 2026-12-02h record). Rows shorter than one batch (the
+ * ONE instances, loaded whole before the PDL wait) are another matter: at 6 blocks Qwen3-0.6B
+ * Q4_0, all of whose rows are short, ran +2.8..3.6 % (same record; 80 registers, no spills).
+ * TN_MV_ONE_BLOCKS=N builds every type's ONE instances for N blocks (A/B variants); by default
+ * Q4_0's take 6 and the others their type's cap. */
+#ifndef TN_MV_ONE_BLOCKS
+#define TN_MV_ONE_BLOCKS 0
 #endif
-template <int T> constexpr int mv_min_blocks() {
-    return tn_cu_qt<T>::QA == 32 ? 4 : T == TN_TYPE_Q4_0 ? TN_MV_Q40_BLOCKS : 5;
+template <int T, bool ONE> constexpr int mv_min_blocks() {
+    return tn_cu_qt<T>::QA == 32         ? 4
+           : ONE && TN_MV_ONE_BLOCKS     ? TN_MV_ONE_BLOCKS
+           : ONE && T == TN_TYPE_Q4_0    ? 6
+                                         : 5;
 }
 
 struct mv_args {
@@ -287,7 +292,7 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
  * 1142 -> 1323 t/s, Q4_K_M 1074 -> 1204, 2026-12-02g record); a separate instance, because the
  * main loop's kernels spill more when that load is in them. */
 template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool ONE = false>
-__global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T>() : 1)
+__global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T, ONE>() : 1)
     k_mv_q(const mv_args p) {
     extern __shared__ __align__(16) uint8_t mv_smem[];
     const int lane = threadIdx.x & 31;
