@@ -1,15 +1,18 @@
 /* TurboQuant decode attention on tensor cores: the structure of the f16 kernel (cuda_attn_tc.cu)
  * on a compressed cache; the backend's default where it applies (tn_cuda_turbo_attn.use_tc;
  * TERN_CUDA_TURBO_TC=0 turns it off). test_cuda_turbo checks it against the CPU. It is bound by
- * the decoding instructions, not by memory (Nsight Compute, H200, turbo3 d32768: 43 us per layer
- * with the cache in L2, 2 warps per scheduler issuing every 3.9 cycles; a 3- or 4-stage ring,
- * 3 blocks per SM, was no faster).
+ * the decoding instructions and their latency, not by memory (Nsight Compute, H200, turbo3
+ * d32768, the earlier 6-stage ring with K decoded to shared memory, 2 blocks per SM: 43 us per
+ * layer with the cache in L2, 2 warps per scheduler issuing every 3.9 cycles). With 4 blocks per
+ * SM (3 stages, K from registers, 128 registers) the one-wave split rule takes 64 splits instead
+ * of 32 there: tg64 @ d32768 +4.6 % (2026-12-02h record; 3 blocks per SM took the same 32 splits
+ * and was no faster).
  *
  * grid (n_head_kv, n_split, n_tokens), 128 threads: a block takes the G <= 8 query heads of one
  * KV head, rotated once into the cache's rotated domain (shared memory). Each warp streams its
  * 16-cell tiles (w, w + 4, ... of the slice) as packed bytes — K and V codes, the two norms, the
  * cells' positions and sequences — through a private ring of NST cp.async stages (a tile of
- * turbo3 at head size 128 is 1.8 KB, so the ring is deep), decodes the current tile into f16
+ * turbo3 at head size 128 is 1.8 KB), decodes the current tile into f16
  * codebook values (two codes per table lookup: a 2^(2 bits) entry table of half2), and then runs
  * the f16 kernel's warp steps (tn_cu_tc_warp): S^T = K~ Q^T, scores times the cell's K norm /
  * sqrt(d), online softmax, O^T += V~^T P^T with each V~ row decoded times its norm / sqrt(d).
@@ -29,21 +32,29 @@ extern "C" {
 namespace {
 
 constexpr int TT_TILE = 16;
-/* Compile-time switches for A/B builds (bench/cuda/ab.sh), defaults as measured:
- * TN_TT_NST ring depth (6; 3 and 4 were no faster, 2026-12-02d record);
+/* Compile-time switches for A/B builds (bench/cuda/ab.sh), defaults as measured (H200, Llama-3-8B
+ * Q4_K_M, tg64 with turbo3 K and V):
+ * TN_TT_NST ring depth (3; 6 before: with 2 blocks per SM, 3 and 4 were no faster, 2026-12-02d);
  * TN_TT_CP16=1: heads of 16-byte multiples (D=128 turbo3, turbo4, D=64 turbo2/4) are copied
  *   with 16-byte cp.async.cg instead of 8-byte .ca (half the copy instructions, no L1 allocation;
  *   rows must be 16-byte aligned, else the f32 kernel runs). Not yet run on a GPU.
  * TN_TT_TABREP=1: the pair table replicated per bank (32 copies; 8 for turbo4) so that the
  *   decode's lookups are free of bank conflicts (Nsight Compute: 29 % excess shared
- *   wavefronts). Measured once: tg64 +0.1 % at d8192, +1.8 % at d32768 (2026-12-02e record,
- *   within a standard deviation; off).
- * TN_TT_KREG=1: K is not decoded into shared memory: each lane builds its mma A fragments from
- *   the packed codes in the stage (scores_from), so K's stores and ldmatrix loads disappear and
- *   all 32 lanes decode V (half a row each). Measured once: +1.2 % at d8192, +3.2 % at d32768
- *   (same record; off until more rounds confirm it). */
+ *   wavefronts). Measured: tg64 +0.1 % at d8192, +1.8 % at d32768 with the 6-stage ring
+ *   (2026-12-02e record, within a standard deviation); -4.3 % at d32768 on the defaults below
+ *   (273.3 -> 259.6, 2 rounds, 2026-12-02h record: 32 copies of the turbo3 table, 8 KB, per
+ *   block). Off.
+ * TN_TT_KREG (1): K is not decoded into shared memory: each lane builds its mma A fragments
+ *   from the packed codes in the stage (scores_from), so K's stores and ldmatrix loads disappear
+ *   and all 32 lanes decode V (half a row each); it also halves the decoded tiles' shared memory.
+ *   Alone, +1.2 % at d8192, +3.2 % at d32768 (2026-12-02e record).
+ * TN_TT_MINB (4): the blocks per SM the registers are capped for (__launch_bounds__: 128
+ *   registers, no spills); with 3 stages and KREG a block's shared memory (43.5 KB at turbo3,
+ *   head size 128) lets 4 fit, and tn_cu_attn_plan's one-wave rule counts them. NST=3, KREG=1,
+ *   MINB=4 against 6 / 0 / 2: d32768 262.4 / 263.4 -> 274.7 / 275.4 t/s, d8192 342.3 / 343.4
+ *   -> 339.3 / 339.3 (2026-12-02h record, 2 rounds). */
 #ifndef TN_TT_NST
-#define TN_TT_NST 6
+#define TN_TT_NST 3
 #endif
 #ifndef TN_TT_CP16
 #define TN_TT_CP16 0
@@ -52,7 +63,10 @@ constexpr int TT_TILE = 16;
 #define TN_TT_TABREP 0
 #endif
 #ifndef TN_TT_KREG
-#define TN_TT_KREG 0
+#define TN_TT_KREG 1
+#endif
+#ifndef TN_TT_MINB
+#define TN_TT_MINB 4
 #endif
 
 template <int D, int BITS> struct tt_cfg {
@@ -113,7 +127,7 @@ __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *h
 }
 
 template <int D, int BITS>
-__global__ void __launch_bounds__(TD_T, 2)
+__global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc, int GB) {
     using C = tt_cfg<D, BITS>;
     constexpr int CPR = C::HB / C::CP, NW = C::HB / 4, NCOPY = 2 * TT_TILE * CPR;
