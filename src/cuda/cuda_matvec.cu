@@ -28,11 +28,12 @@ constexpr int MV_QWARPS = 32 / MV_RW;
  * blocks per SM. Measured on an H200 (bench/results/2026-12-02b-cuda-h200.md), tg128 Llama-3-8B:
  * Q4_K_M 413 (uncapped) -> 467 (5 blocks); Q8_0 329 (5 blocks, spilling) -> 376 (4 blocks);
  * 6 blocks (85 registers) was slower for every type on those kernels, and again for Q4_0 on
- * Llama-3-8B / Llama-2-7B (-3.7 % / -3 %, 2026-12-02h record). Rows shorter than one batch (the
- * ONE instances, loaded whole before the PDL wait) are another matter: at 6 blocks Qwen3-0.6B
- * Q4_0, all of whose rows are short, ran +2.8..3.6 % (same record; 80 registers, no spills).
- * TN_MV_ONE_BLOCKS=N builds every type's ONE instances for N blocks (A/B variants); by default
- * Q4_0's take 6 and the others their type's cap. */
+ * Llama-3-8B / Llama-2-7B (-3.7 % / -2.4..-4.1 %, 2026-12-02h record). Rows shorter than one
+ * batch (the ONE instances, loaded whole before the PDL wait) are another matter: at 6 blocks
+ * Qwen3-0.6B Q4_0, all of whose rows are short, ran +2.8..3.6 % (same record; 78 registers, no
+ * spills); every type's ONE instances at 6 gained nothing on Qwen3-0.6B Q4_K_M (Q4_K and Q6_K
+ * spill). TN_MV_ONE_BLOCKS=N builds every type's ONE instances for N blocks (A/B variants); by
+ * default Q4_0's take 6 and the others their type's cap. */
 #ifndef TN_MV_ONE_BLOCKS
 #define TN_MV_ONE_BLOCKS 0
 #endif
