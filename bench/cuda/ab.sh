@@ -1,8 +1,9 @@
 #!/bin/bash
 # A/B comparison in one device call (H200s differ a few % between calls, so variants are only
-# compared within one). Each variant is a stripped tern packed as build-cuda-dev/var-NAME.txz
-# (bench/cuda/pack.sh builds the current tree as bin.txz, which is variant "cur"); every variant
-# runs the same benchmarks, interleaved, REPS rounds (TESTS=1: each variant's test_cuda_turbo first).
+# compared within one). Each variant is a stripped tern in build-cuda-dev/v-NAME/ once bin.txz is
+# unpacked (bench/cuda/pack_variant.sh; the current tree, bench/cuda/pack.sh, is "cur"); every
+# variant runs the same benchmarks, interleaved, REPS rounds (TESTS=1: each variant's
+# test_cuda_turbo first).
 #   bench/cuda/ab.sh "SHAPE:TYPE[:ARGS] ..."      e.g. "llama3-8b:q4_0 llama3-8b:Q4_K_M:-d_32768"
 # ARGS: extra tern bench arguments with '_' for spaces (default -p 0 -n 128 -r 3).
 RAW=${RAW:-/tmp/raw}
@@ -10,10 +11,8 @@ RAW=${RAW:-/tmp/raw}
 unpack
 copy_bw
 VARS="cur"
-for f in $B/var-*.txz; do
-    [ -f "$f" ] || continue
-    v=$(basename "$f" .txz); v=${v#var-}
-    mkdir -p "$B/v-$v" && tar xJf "$f" -C "$B/v-$v" && VARS="$VARS $v"
+for d in $B/v-*/; do
+    [ -x "$d/tern" ] && v=$(basename "$d") && VARS="$VARS ${v#v-}"
 done
 # TESTS=1: each variant's own test_cuda_turbo first (bench/cuda/pack_variant.sh packs it)
 if [ "${TESTS:-0}" = 1 ]; then
