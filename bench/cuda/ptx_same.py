@@ -5,7 +5,7 @@ machine without a GPU that a refactor of CUDA code leaves the kernels' instructi
     ptx_same.py OLD.ptx NEW.ptx
 
 Per kernel (matched by demangled name, anonymous namespaces dropped; trailing template arguments
-`false` may be missing on either side): "same" when the bodies are
+`false`, and those of PTX_SAME_ONE / PTX_SAME_DROP, may be missing on either side): "same" when the bodies are
 equal after renaming virtual registers in order of appearance and dropping labels' numbers, call
 sequence numbers, shared-variable declarations and the parameter block's size; "same multiset" when
 only the order of instructions or of register names differs (sorted lines equal with register
@@ -54,9 +54,12 @@ def kernels(path):
 
 def main():
     old, new = kernels(sys.argv[1]), kernels(sys.argv[2])
-    # template parameters added or removed with a default (false; also 1 with PTX_SAME_ONE=1):
-    # match NAME<..., false, ...> on one side with NAME<...> on the other
-    dflt = r", (false|1)>\(" if os.environ.get("PTX_SAME_ONE") == "1" else r", false>\("
+    # template parameters added or removed with a default (false; also 1 with PTX_SAME_ONE=1, and
+    # the comma-separated values of PTX_SAME_DROP, e.g. 0): match NAME<..., false> on one side
+    # with NAME<...> on the other
+    vals = ["false"] + (["1"] if os.environ.get("PTX_SAME_ONE") == "1" else [])
+    vals += [v for v in os.environ.get("PTX_SAME_DROP", "").split(",") if v]
+    dflt = r", (%s)>\(" % "|".join(re.escape(v) for v in vals)
 
     def bare(name):
         while True:
