@@ -116,7 +116,7 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     char name[96];
     snprintf(name, sizeof name, "%s %s/%s", file, tn_kv_type_name(tk), tn_kv_type_name(tv));
     float *gb = NULL, *cb = NULL, *gd = NULL, *cd = NULL, *gs = NULL, *gr = NULL, *gpr = NULL, *gp_ = NULL;
-    float *gt = NULL, *gtp = NULL, *gts = NULL;
+    float *gt = NULL, *gtp = NULL, *gts = NULL, *gl = NULL, *gls = NULL;
     if (!toks || n_tok != N_TOK || !mg || !mc) goto out;
     setenv("TERN_CUDA_TURBO_TC", "0", 1); /* the f32 decode kernel first; the tensor-core one below */
     gb = run(mg, toks, true, tk, tv);
@@ -138,8 +138,16 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     gt = run(mg, toks, false, tk, tv);
     setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
     gts = run(mg, toks, false, tk, tv);
+    /* the same kernels launched with programmatic dependent launch, on poisoned buffers: a kernel
+     * that read its predecessor's output before waiting for it would change the logits */
+    setenv("TERN_CUDA_TURBO_PDL", "1", 1);
+    setenv("TN_CUDA_POISON", "1", 1);
+    gls = run(mg, toks, false, tk, tv);
     unsetenv("TERN_CUDA_SPLIT_CELLS");
-    if (!gb || !cb || !gd || !cd || !gs || !gr || !gpr || !gp_ || !gt || !gtp || !gts) goto out;
+    gl = run(mg, toks, false, tk, tv);
+    unsetenv("TERN_CUDA_TURBO_PDL");
+    unsetenv("TN_CUDA_POISON");
+    if (!gb || !cb || !gd || !cd || !gs || !gr || !gpr || !gp_ || !gt || !gtp || !gts || !gl || !gls) goto out;
     const size_t n = (size_t)N_TOK * N_VOCAB;
     const double e_dec = tt_max_diff(gd, cd, n), e_pre_ref = tt_max_diff(gb, gpr, n); /* printed only */
     const double e_split = tt_max_diff(gs, gd, n), e_ref = tt_max_diff(gr, gd, n), e_poison = tt_max_diff(gp_, gd, n);
@@ -185,7 +193,14 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     CHECK(e_tc < 1.0 && e_tcs < 1.0, "%s: default decode vs f32 kernel max %.4g, across split counts %.4g", name,
           e_tc, e_tcs);
     CHECK(e_tcp == 0, "%s: poisoned default decode differs by %.4g", name, e_tcp);
+    const double e_pdl = tt_max_diff(gl, gt, n), e_pdls = tt_max_diff(gls, gts, n);
+    printf("%-40s TERN_CUDA_TURBO_PDL=1, poisoned: vs default max %.3g, with 4 cells per split %.3g (bound 0)\n",
+           name, e_pdl, e_pdls);
+    CHECK(e_pdl == 0 && e_pdls == 0, "%s: turbo kernels with PDL differ by %.4g (%.4g with 4 cells per split)", name,
+          e_pdl, e_pdls);
 out:
+    free(gl);
+    free(gls);
     free(gt);
     free(gtp);
     free(gts);

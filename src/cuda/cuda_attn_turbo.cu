@@ -19,7 +19,7 @@ int tn_cu_turbo_max_split(void) { return 128; }
 
 void tn_cu_turbo_store(tn_cu_exec *ex, const float *k, const float *v, const tn_cu_attn *a, int32_t n_tokens) {
     tn_cuda_turbo_store s = {a->n_head_kv, a->head_dim, a->type_k, a->type_v, a->rot_seed, k, v,
-                             a->k, a->v, ex->d_cell, n_tokens};
+                             a->k, a->v, ex->d_cell, n_tokens, ex->turbo_pdl};
     if (tn_cuda_turbo_store_rows(&s, ex->st) != 0) tn_cu_fail(ex, "%s", tn_last_error());
 }
 
@@ -61,6 +61,7 @@ static tn_cuda_turbo_attn turbo_args(tn_cu_exec *ex, float *out, const float *q,
     t.n_split = n_split;
     t.part = ex->part;
     t.use_tc = ex->turbo_tc;
+    t.pdl = ex->turbo_pdl;
     return t;
 }
 

@@ -21,6 +21,7 @@ extern "C" {
 #include "formats/types.h"
 #include "ops/ops.h"
 }
+#include "cuda/cuda_pdl.cuh"
 #include "cuda/cuda_quant.cuh"
 
 /* A weight on the device. Quantized types use the item layout of cuda_quant.cuh (a, b, s);
@@ -120,6 +121,8 @@ typedef struct tn_cu_exec {
     int split_cells, tc_split_cells, max_split, one_split, attn_tc, tc_from;
     bool turbo_tc; /* TurboQuant decode on tensor cores where that kernel applies (default;
                       TERN_CUDA_TURBO_TC=0: the f32 kernel) */
+    bool turbo_pdl; /* the TurboQuant store, tensor-core decode and merge kernels launched with
+                       programmatic dependent launch (TERN_CUDA_TURBO_PDL=1; not yet measured) */
     int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
                                    resident at once, for the layer shape `key` (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
@@ -301,32 +304,15 @@ int tn_cu_turbo_tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens);
 size_t tn_cu_turbo_part(const tn_cu_attn *a, int32_t n_tokens, int n_split);
 size_t tn_cu_turbo_kvh(const tn_cu_attn *a, int32_t n_tokens, int32_t n_kv);
 
-/* ---- programmatic dependent launch (Hopper) ----
- * Kernels are launched with tn_cu_launch, which lets a kernel start while the previous one in the
- * stream is finishing (also inside CUDA graphs). Every kernel calls tn_cu_pdl_begin() first (its
- * successor may then be scheduled as soon as SM resources free up) and tn_cu_pdl_wait() before it
- * touches any buffer an earlier kernel writes or reads: the wait returns once the previous grid
- * has completed and its writes are visible. Only loads of weights (never written on the device
- * after upload) may come before the wait: mat-vecs fetch their first weights there, so a kernel's
- * launch and DRAM latency overlap the previous kernel's tail. Without the launch attribute both
- * calls are no-ops. */
-__device__ __forceinline__ void tn_cu_pdl_begin() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
-__device__ __forceinline__ void tn_cu_pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
-
+/* ---- programmatic dependent launch (Hopper): cuda_pdl.cuh ----
+ * Every backend kernel is launched with tn_cu_launch (PDL unless TERN_CUDA_PDL=0), calls
+ * tn_cu_pdl_begin() first and tn_cu_pdl_wait() before reading what an earlier kernel wrote; mat-vecs
+ * fetch their first weights before the wait, so a kernel's launch and DRAM latency overlap the
+ * previous kernel's tail. */
 template <typename... P, typename... A>
 static inline void tn_cu_launch(tn_cu_exec *ex, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                                 A &&...args) {
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    at[0].val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = ex->st;
-    cfg.attrs = at;
-    cfg.numAttrs = ex->pdl ? 1 : 0;
-    cudaLaunchKernelEx(&cfg, kernel, static_cast<A &&>(args)...);
+    tn_cu_launch_on(ex->st, ex->pdl, kernel, grid, block, smem, static_cast<A &&>(args)...);
 }
 
 /* Quantizes one 32-element item held by a warp, lane l holding value l (tn_cu_quant_item's

@@ -126,6 +126,8 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_attn_kernel(const tq_attn_args 
  * times blockDim/(d/4) phases over the splits, 8 loads in flight each, summed in shared memory.
  * Splits with nothing visible (sum 0) get weight 0. */
 __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args args) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait(); /* the partial sums of the kernel before (with tn_cuda_turbo_attn.pdl) */
     const tn_cuda_turbo_attn &a = args.a;
     const int d = a.head_dim, th = blockIdx.x, ns = a.n_split, tid = threadIdx.x;
     const int warp = tid / 32, lane = tid % 32;
@@ -205,6 +207,8 @@ struct tq_store_args {
 
 /* One block per (token, KV head, K or V): one head vector into its cell, as tn_kv_store_row. */
 __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_args args) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait(); /* k and v from the kernel before (with tn_cuda_turbo_store.pdl) */
     const tn_cuda_turbo_store &s = args.s;
     const tq_geo &g = args.g;
     const int d = s.head_dim, tok = blockIdx.x / s.n_head_kv, h = blockIdx.x % s.n_head_kv;
@@ -355,7 +359,9 @@ extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream
         dim3 grid((unsigned)(a->n_tokens * a->n_head), (unsigned)a->n_split);
         tq_attn_kernel<<<grid, TQ_THREADS, 0, st>>>(args);
     }
-    if (a->n_split > 1) tq_merge_kernel<<<(unsigned)(a->n_tokens * a->n_head), TQ_THREADS, 0, st>>>(args);
+    if (a->n_split > 1)
+        tn_cu_launch_on(st, a->pdl != 0, tq_merge_kernel, dim3((unsigned)(a->n_tokens * a->n_head)), dim3(TQ_THREADS),
+                        0, args);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
         return tn_set_error("CUDA TurboQuant attention: launch failed: %s", cudaGetErrorString(err));
@@ -375,7 +381,7 @@ extern "C" int tn_cuda_turbo_store_rows(const tn_cuda_turbo_store *s, void *stre
         return -1;
     tq_fill_geo(&args.g, s->head_dim);
     dim3 grid((unsigned)(s->n_tokens * s->n_head_kv), 2);
-    tq_store_kernel<<<grid, TQ_THREADS, 0, (cudaStream_t)stream>>>(args);
+    tn_cu_launch_on((cudaStream_t)stream, s->pdl != 0, tq_store_kernel, grid, dim3(TQ_THREADS), 0, args);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
         return tn_set_error("CUDA TurboQuant store: launch failed: %s", cudaGetErrorString(err));

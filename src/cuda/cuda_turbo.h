@@ -34,6 +34,9 @@ typedef struct tn_cuda_turbo_attn {
     float *part; /* scratch of tn_cuda_turbo_scratch() floats when n_split > 1 */
     int32_t use_tc; /* 1: decode on the tensor-core kernel where it applies (cuda_turbo_tc.cu;
                        the backend sets it unless TERN_CUDA_TURBO_TC=0) */
+    int32_t pdl;    /* 1: the tensor-core decode kernel and the split merge are launched with
+                       programmatic dependent launch (cuda_pdl.cuh), so that they overlap the
+                       previous kernel's tail (the backend sets it: TERN_CUDA_TURBO_PDL=1) */
 } tn_cuda_turbo_attn;
 
 /* Writing K and V of a batch into the cache (after RoPE); device pointers. */
@@ -44,6 +47,7 @@ typedef struct tn_cuda_turbo_store {
     void *k_cache, *v_cache;
     const int32_t *cell; /* [n_tokens] destination cell of each token */
     int32_t n_tokens;
+    int32_t pdl; /* 1: launched with programmatic dependent launch (as tn_cuda_turbo_attn.pdl) */
 } tn_cuda_turbo_store;
 
 /* Cells [0, n_cells) of one layer's turbo cache, decoded and un-rotated into f16 rows of

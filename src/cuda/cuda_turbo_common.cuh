@@ -8,6 +8,8 @@
 #include <cuda_runtime.h>
 #include <stdint.h>
 
+#include "cuda/cuda_pdl.cuh"
+
 extern "C" {
 #include "formats/types.h"
 #include "kv/kv.h"

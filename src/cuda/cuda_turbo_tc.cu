@@ -129,6 +129,7 @@ __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *h
 template <int D, int BITS>
 __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc, int GB) {
+    tn_cu_pdl_begin();
     using C = tt_cfg<D, BITS>;
     constexpr int CPR = C::HB / C::CP, NW = C::HB / 4, NCOPY = 2 * TT_TILE * CPR;
     extern __shared__ __align__(16) uint8_t smem[];
@@ -179,11 +180,14 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
         }
         tn_cu_cp_async_commit();
     };
+    for (int i = tid; i < (1 << (2 * BITS)) * C::REP; i += TD_T)
+        tab[i] = tt_pair<BITS>(kc.cb.c, i / C::REP);
+    /* with tn_cuda_turbo_attn.pdl: q and this step's cache rows come from the kernels before
+     * (n_kv_dev and the codebook, read above, are not written during the step) */
+    tn_cu_pdl_wait();
 #pragma unroll
     for (int i = 0; i < C::NST - 1; i++)
         issue(i);
-    for (int i = tid; i < (1 << (2 * BITS)) * C::REP; i += TD_T)
-        tab[i] = tt_pair<BITS>(kc.cb.c, i / C::REP);
     const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
     for (int i = tid; i < GB * D; i += TD_T)
         qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
@@ -308,7 +312,8 @@ int tt_launch(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &v
         return tn_set_error("CUDA TurboQuant tensor-core attention: shared memory attribute: %s",
                             cudaGetErrorString(cudaGetLastError()));
     const dim3 grid((unsigned)a->n_head_kv, (unsigned)a->n_split, (unsigned)a->n_tokens);
-    tq_dec_tc<D, BITS><<<grid, TD_T, smem, st>>>(*a, kc, vc, a->n_head / a->n_head_kv);
+    tn_cu_launch_on(st, a->pdl != 0, tq_dec_tc<D, BITS>, grid, dim3(TD_T), smem, *a, kc, vc,
+                    a->n_head / a->n_head_kv);
     return 0;
 }
 
