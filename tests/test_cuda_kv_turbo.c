@@ -19,6 +19,7 @@
  *  (all of the above with TERN_CUDA_TURBO_TC=0: the f32 decode kernel)
  *  - the default decode (tensor-core kernel where it applies) vs the f32 kernel and with 4 cells
  *    per split: statistically, as the prefill (see check_case); poisoned buffers change nothing.
+ *  - Q4_0 weights: the Wo input quantized by the split merge vs by its own kernel (check_fused_quant).
  * TN_TEST_CUDA_QUICK=1: turbo3/turbo3 on tiny-llama only (for compute-sanitizer). */
 #include <math.h>
 #include <stdlib.h>
@@ -217,6 +218,53 @@ out:
     free(toks);
     free(json);
 }
+
+/* Quantized weights (tiny-llama Q4_0): the output projection takes int8 activations, which the
+ * split merge makes itself (tq_merge_kernel, default) or a separate quantize kernel makes
+ * (TERN_CUDA_TURBO_XQ=0); the two use the same arithmetic, so 4-cells-per-split decodes on poisoned
+ * buffers must agree exactly. Against the CPU with the same weights and cache types: a flipped
+ * int8 rounding upstream of a layer's K/V can move a coordinate across a codebook boundary (see
+ * the top), so as for the prefill: mean NLL within 1 %, argmax agreement >= 90 %. */
+static void check_fused_quant(void) {
+    const char *path = "models/tiny-llama/tiny-llama-Q4_0.gguf";
+    char *json = tn_test_read_file("models/tiny-llama/ref.json", NULL);
+    int n_tok = 0;
+    int32_t *toks = json ? tt_json_int_array(json, "logits_tokens", &n_tok) : NULL;
+    tn_model_params gp = tn_model_default_params();
+    gp.n_gpu_layers = 99;
+    tn_model *mg = tn_model_load(path, &gp), *mc = tn_model_load(path, NULL);
+    CHECK(toks && n_tok == N_TOK && mg && mc, "load %s: %s", path, tn_last_error());
+    float *fused = NULL, *apart = NULL, *cpu = NULL;
+    if (toks && n_tok == N_TOK && mg && mc) {
+        setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
+        setenv("TN_CUDA_POISON", "1", 1);
+        fused = run(mg, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
+        setenv("TERN_CUDA_TURBO_XQ", "0", 1);
+        apart = run(mg, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
+        unsetenv("TERN_CUDA_TURBO_XQ");
+        unsetenv("TN_CUDA_POISON");
+        unsetenv("TERN_CUDA_SPLIT_CELLS");
+        cpu = run(mc, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
+    }
+    if (fused && apart && cpu) {
+        const size_t n = (size_t)N_TOK * N_VOCAB;
+        const double e_x = tt_max_diff(fused, apart, n), nll_g = mean_nll(fused, toks), nll_c = mean_nll(cpu, toks);
+        const int agree = argmax_agree(fused, cpu);
+        printf("%-40s merge-quantized Wo input vs quantize kernel max %.3g (bound 0); vs CPU max %.3g, mean "
+               "NLL %.4f (CPU %.4f), argmax agree %d/%d\n", "tiny-llama-Q4_0.gguf turbo3/turbo3", e_x,
+               tt_max_diff(fused, cpu, n), nll_g, nll_c, agree, N_TOK);
+        CHECK(e_x == 0, "Q4_0 turbo3: merge-quantized Wo input differs by %.4g", e_x);
+        CHECK(fabs(nll_g - nll_c) < 1e-2 * nll_c && agree >= N_TOK * 9 / 10,
+              "Q4_0 turbo3: GPU mean NLL %.4f vs CPU %.4f, argmax agree %d/%d", nll_g, nll_c, agree, N_TOK);
+    }
+    free(fused);
+    free(apart);
+    free(cpu);
+    tn_model_free(mg);
+    tn_model_free(mc);
+    free(toks);
+    free(json);
+}
 #endif
 
 int main(void) {
@@ -234,6 +282,7 @@ int main(void) {
     const int n = quick && *quick == '1' ? 1 : 4;
     for (int i = 0; i < n; i++) check_case("models/tiny-llama", "tiny-llama-bf16.gguf", pairs[i][0], pairs[i][1]);
     if (n > 1) check_case("models/tiny-qwen3", "tiny-qwen3-bf16.gguf", TN_KV_TURBO3, TN_KV_TURBO3);
+    check_fused_quant();
     return tn_test_done("test_cuda_kv_turbo");
 #endif
 }

@@ -81,10 +81,17 @@ size_t tn_cu_turbo_part(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
     return tn_cuda_turbo_scratch(&t);
 }
 
+/* The split merge quantizes whole 32-value items of one head (tq_merge_kernel). */
+bool tn_cu_turbo_quantizes_out(const tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int n_split) {
+    return ex->turbo_xq && n_split > 1 && a->head_dim % 32 == 0 && !turbo_prefill_f16(a, n_tokens);
+}
+
 void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens,
-                           int n_split) {
+                           int n_split, int8_t *xq, tn_cu_xmeta *xm) {
     if (!turbo_prefill_f16(a, n_tokens)) {
         tn_cuda_turbo_attn t = turbo_args(ex, out, q, a, n_tokens, n_split);
+        t.xq = xq;
+        t.xm = xm;
         if (tn_cuda_turbo_attention(&t, ex->st) != 0) tn_cu_fail(ex, "%s", tn_last_error());
         return;
     }

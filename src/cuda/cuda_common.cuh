@@ -123,6 +123,8 @@ typedef struct tn_cu_exec {
                       TERN_CUDA_TURBO_TC=0: the f32 kernel) */
     bool turbo_pdl; /* the TurboQuant store, tensor-core decode and merge kernels launched with
                        programmatic dependent launch (TERN_CUDA_TURBO_PDL=1; not yet measured) */
+    bool turbo_xq; /* the TurboQuant split merge quantizes the output projection's input
+                      (TERN_CUDA_TURBO_XQ=0: a separate quantize kernel; not yet measured) */
     int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
                                    resident at once, for the layer shape `key` (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
@@ -294,8 +296,11 @@ void tn_cu_attn_prefill(tn_cu_exec *ex, float *out, const float *q, const tn_cu_
  * cache directly, prefill decodes the visible cells to f16 (ex->kvh) for the tensor-core kernel. */
 bool tn_cu_turbo_supported(const tn_cu_attn *a);
 void tn_cu_turbo_store(tn_cu_exec *ex, const float *k, const float *v, const tn_cu_attn *a, int32_t n_tokens);
+/* xq/xm (or NULL): also the output quantized for the next mat-vecs, where
+ * tn_cu_turbo_quantizes_out says the kernels can. */
+bool tn_cu_turbo_quantizes_out(const tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int n_split);
 void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens,
-                           int n_split);
+                           int n_split, int8_t *xq, tn_cu_xmeta *xm);
 /* Most KV splits of the turbo decode kernels; floats of ex->part and bytes of ex->kvh a call needs. */
 int tn_cu_turbo_max_split(void);
 /* Resident blocks of the TurboQuant tensor-core decode kernel for this layer's shape, 0 if it is
@@ -313,23 +318,6 @@ template <typename... P, typename... A>
 static inline void tn_cu_launch(tn_cu_exec *ex, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
                                 A &&...args) {
     tn_cu_launch_on(ex->st, ex->pdl, kernel, grid, block, smem, static_cast<A &&>(args)...);
-}
-
-/* Quantizes one 32-element item held by a warp, lane l holding value l (tn_cu_quant_item's
- * arithmetic): returns the lane's int8 value and the item's metadata in *m (valid in lane 0; s0 is
- * the lane's half's sum elsewhere). */
-__device__ __forceinline__ int8_t tn_cu_warp_quant_item(float x, tn_cu_xmeta *m) {
-    float amax = fabsf(x);
-    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    const int v = (int)roundf(x * id);
-    int s = v; /* sums of the two 16-value halves: lanes 0-15 (s0) and 16-31 (s1) */
-    for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    m->d = d;
-    m->s0 = (int16_t)s;
-    m->s1 = (int16_t)__shfl_sync(0xffffffffu, s, 16);
-    return (int8_t)v;
 }
 
 /* An item's QA bytes of A (8, 16 or 32) with 8- or 16-byte loads through the read-only path. */

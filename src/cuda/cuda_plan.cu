@@ -286,13 +286,15 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             i++;
             break;
         case TN_CU_OP_ATTN: {
+            /* decode: the attention kernel quantizes its output for the output projection */
+            bool q = feeds_quant_matmuls(ops, n, i, (int64_t)op->at.n_head * op->at.head_dim);
             if (op->at.turbo) {
-                tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split);
-                i++;
+                q = q && tn_cu_turbo_quantizes_out(ex, &op->at, (int32_t)op->n_rows, op->n_split);
+                tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
+                                      q ? ex->xq : NULL, q ? ex->xm : NULL);
+                i = after_quantizing(ex, ops, n, i, q);
                 break;
             }
-            /* decode: the attention kernel quantizes its output for the output projection */
-            const bool q = feeds_quant_matmuls(ops, n, i, (int64_t)op->at.n_head * op->at.head_dim);
             if (i == ex->rope_in_op) {
                 const tn_cu_op *r = &ops[i - 1];
                 ex->rope_in_op = -1;

@@ -574,4 +574,23 @@ TN_HD void tn_cu_quant_item(const float *x, int8_t *q, tn_cu_xmeta *m) {
     m->s1 = (int16_t)s1;
 }
 
+#ifdef __CUDACC__
+/* Quantizes one 32-element item held by a warp, lane l holding value l (tn_cu_quant_item's
+ * arithmetic): returns the lane's int8 value and the item's metadata in *m (valid in lane 0; s0 is
+ * the lane's half's sum elsewhere). */
+__device__ __forceinline__ int8_t tn_cu_warp_quant_item(float x, tn_cu_xmeta *m) {
+    float amax = fabsf(x);
+    for (int o = 16; o > 0; o >>= 1) amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const int v = (int)roundf(x * id);
+    int s = v; /* sums of the two 16-value halves: lanes 0-15 (s0) and 16-31 (s1) */
+    for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    m->d = d;
+    m->s0 = (int16_t)s;
+    m->s1 = (int16_t)__shfl_sync(0xffffffffu, s, 16);
+    return (int8_t)v;
+}
+#endif
+
 #endif

@@ -15,6 +15,7 @@ extern "C" {
 #include "cuda/cuda_turbo.h"
 #include "formats/types.h"
 }
+#include "cuda/cuda_quant.cuh"
 #include "cuda/cuda_turbo_common.cuh"
 
 struct tq_attn_args {
@@ -191,6 +192,14 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
     const int t = th / a.n_head, h = th % a.n_head;
     float *out = a.out + ((size_t)t * a.n_head + h) * d;
     for (int i = tid; i < d; i += blockDim.x) out[i] = os[i];
+    if (a.xq) { /* the output projection's input items: one warp per item, lane l value l */
+        const size_t row_items = (size_t)a.n_head * d / 32;
+        for (int it = warp; it < d / 32; it += TQ_WARPS) {
+            tn_cu_xmeta m;
+            a.xq[((size_t)t * a.n_head + h) * d + it * 32 + lane] = tn_cu_warp_quant_item(os[it * 32 + lane], &m);
+            if (lane == 0) ((tn_cu_xmeta *)a.xm)[t * row_items + (size_t)h * d / 32 + it] = m;
+        }
+    }
 }
 
 /* Sum of a double over the warp (lanes combined pairwise, every lane gets the total). */
@@ -337,7 +346,7 @@ extern "C" size_t tn_cuda_turbo_scratch(const tn_cuda_turbo_attn *a) {
 extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream) {
     if (!tn_cuda_turbo_supported(a->type_k, a->type_v, a->head_dim) || a->n_head_kv <= 0 ||
         a->n_head % a->n_head_kv || a->n_split < 1 || a->n_split > TQ_MAX_SPLIT ||
-        (a->n_split > 1 && !a->part))
+        (a->n_split > 1 && !a->part) || (a->xq && (a->n_split < 2 || a->head_dim % 32 || !a->xm)))
         return tn_set_error("CUDA TurboQuant attention: unsupported shape (types %s/%s, head %d, "
                             "heads %d/%d, splits %d)",
                             tn_kv_type_name(a->type_k), tn_kv_type_name(a->type_v), a->head_dim,

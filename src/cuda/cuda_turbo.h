@@ -37,6 +37,10 @@ typedef struct tn_cuda_turbo_attn {
     int32_t pdl;    /* 1: the tensor-core decode kernel and the split merge are launched with
                        programmatic dependent launch (cuda_pdl.cuh), so that they overlap the
                        previous kernel's tail (the backend sets it: TERN_CUDA_TURBO_PDL=1) */
+    int8_t *xq; /* optional, only with n_split > 1 and head_dim % 32 == 0: the split merge also
+                   writes out quantized for the output projection's mat-vec, in 32-value items
+                   ([n_tokens][n_head * head_dim] int8) */
+    void *xm;   /* with xq: each item's tn_cu_xmeta (cuda_quant.cuh) */
 } tn_cuda_turbo_attn;
 
 /* Writing K and V of a batch into the cache (after RoPE); device pointers. */
