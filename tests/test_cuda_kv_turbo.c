@@ -19,7 +19,9 @@
  *  (all of the above with TERN_CUDA_TURBO_TC=0: the f32 decode kernel)
  *  - the default decode (tensor-core kernel where it applies) vs the f32 kernel and with 4 cells
  *    per split: statistically, as the prefill (see check_case); poisoned buffers change nothing.
- *  - Q4_0 weights: the Wo input quantized by the split merge vs by its own kernel (check_fused_quant).
+ *  - the decode token's cache store by the attention kernel vs its own kernel: exactly equal;
+ *  - Q4_0 weights: fused kernels (Wo input quantized by the split merge, RoPE in the q/k/v
+ *    mat-vecs, the store requested from the attention) vs apart: exactly equal (check_fused_quant).
  * TN_TEST_CUDA_QUICK=1: turbo3/turbo3 on tiny-llama only (for compute-sanitizer). */
 #include <math.h>
 #include <stdlib.h>
@@ -117,7 +119,7 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     char name[96];
     snprintf(name, sizeof name, "%s %s/%s", file, tn_kv_type_name(tk), tn_kv_type_name(tv));
     float *gb = NULL, *cb = NULL, *gd = NULL, *cd = NULL, *gs = NULL, *gr = NULL, *gpr = NULL, *gp_ = NULL;
-    float *gt = NULL, *gtp = NULL, *gts = NULL, *gl = NULL, *gls = NULL;
+    float *gt = NULL, *gtp = NULL, *gts = NULL, *gl = NULL, *gls = NULL, *gsep = NULL;
     if (!toks || n_tok != N_TOK || !mg || !mc) goto out;
     setenv("TERN_CUDA_TURBO_TC", "0", 1); /* the f32 decode kernel first; the tensor-core one below */
     gb = run(mg, toks, true, tk, tv);
@@ -135,6 +137,9 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     gp_ = run(mg, toks, false, tk, tv);
     unsetenv("TERN_CUDA_TURBO_TC"); /* the default: tensor cores where the kernel applies */
     gtp = run(mg, toks, false, tk, tv);
+    setenv("TERN_CUDA_TURBO_FUSE_STORE", "0", 1); /* the cache store in its own kernel */
+    gsep = run(mg, toks, false, tk, tv);
+    unsetenv("TERN_CUDA_TURBO_FUSE_STORE");
     unsetenv("TN_CUDA_POISON");
     gt = run(mg, toks, false, tk, tv);
     setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
@@ -148,7 +153,8 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     gl = run(mg, toks, false, tk, tv);
     unsetenv("TERN_CUDA_TURBO_PDL");
     unsetenv("TN_CUDA_POISON");
-    if (!gb || !cb || !gd || !cd || !gs || !gr || !gpr || !gp_ || !gt || !gtp || !gts || !gl || !gls) goto out;
+    if (!gb || !cb || !gd || !cd || !gs || !gr || !gpr || !gp_ || !gt || !gtp || !gts || !gl || !gls || !gsep)
+        goto out;
     const size_t n = (size_t)N_TOK * N_VOCAB;
     const double e_dec = tt_max_diff(gd, cd, n), e_pre_ref = tt_max_diff(gb, gpr, n); /* printed only */
     const double e_split = tt_max_diff(gs, gd, n), e_ref = tt_max_diff(gr, gd, n), e_poison = tt_max_diff(gp_, gd, n);
@@ -199,7 +205,13 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
            name, e_pdl, e_pdls);
     CHECK(e_pdl == 0 && e_pdls == 0, "%s: turbo kernels with PDL differ by %.4g (%.4g with 4 cells per split)", name,
           e_pdl, e_pdls);
+    /* the decode token's cache store by the attention kernel (default) vs its own kernel: the same
+     * warp quantizer (cuda_turbo_store.cuh), so the same bytes and logits */
+    const double e_sep = tt_max_diff(gsep, gtp, n);
+    printf("%-40s TERN_CUDA_TURBO_FUSE_STORE=0, poisoned: vs default max %.3g (bound 0)\n", name, e_sep);
+    CHECK(e_sep == 0, "%s: cache store in the attention kernel vs its own kernel differs by %.4g", name, e_sep);
 out:
+    free(gsep);
     free(gl);
     free(gls);
     free(gt);
@@ -219,10 +231,12 @@ out:
     free(json);
 }
 
-/* Quantized weights (tiny-llama Q4_0): the output projection takes int8 activations, which the
- * split merge makes itself (tq_merge_kernel, default) or a separate quantize kernel makes
- * (TERN_CUDA_TURBO_XQ=0); the two use the same arithmetic, so 4-cells-per-split decodes on poisoned
- * buffers must agree exactly. Against the CPU with the same weights and cache types: a flipped
+/* Quantized weights (tiny-llama Q4_0), each step's kernels fused (the default) or apart: the
+ * output projection's int8 activations made by the split merge (tq_merge_kernel) or a quantize
+ * kernel (TERN_CUDA_TURBO_XQ=0), RoPE by the q/k/v mat-vecs or k_rope_store (TERN_CUDA_FUSE_ROPE=0),
+ * the cache store requested from the attention (which, at head size 32, runs the store kernel
+ * first) or run after RoPE (TERN_CUDA_TURBO_FUSE_STORE=0). The same arithmetic either way, so
+ * 4-cells-per-split decodes on poisoned buffers must agree exactly. Against the CPU with the same weights and cache types: a flipped
  * int8 rounding upstream of a layer's K/V can move a coordinate across a codebook boundary (see
  * the top), so as for the prefill: mean NLL within 1 %, argmax agreement >= 90 %. */
 static void check_fused_quant(void) {
@@ -240,8 +254,12 @@ static void check_fused_quant(void) {
         setenv("TN_CUDA_POISON", "1", 1);
         fused = run(mg, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
         setenv("TERN_CUDA_TURBO_XQ", "0", 1);
+        setenv("TERN_CUDA_TURBO_FUSE_STORE", "0", 1);
+        setenv("TERN_CUDA_FUSE_ROPE", "0", 1);
         apart = run(mg, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
         unsetenv("TERN_CUDA_TURBO_XQ");
+        unsetenv("TERN_CUDA_TURBO_FUSE_STORE");
+        unsetenv("TERN_CUDA_FUSE_ROPE");
         unsetenv("TN_CUDA_POISON");
         unsetenv("TERN_CUDA_SPLIT_CELLS");
         cpu = run(mc, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
@@ -250,10 +268,10 @@ static void check_fused_quant(void) {
         const size_t n = (size_t)N_TOK * N_VOCAB;
         const double e_x = tt_max_diff(fused, apart, n), nll_g = mean_nll(fused, toks), nll_c = mean_nll(cpu, toks);
         const int agree = argmax_agree(fused, cpu);
-        printf("%-40s merge-quantized Wo input vs quantize kernel max %.3g (bound 0); vs CPU max %.3g, mean "
+        printf("%-40s fused kernels vs apart max %.3g (bound 0); vs CPU max %.3g, mean "
                "NLL %.4f (CPU %.4f), argmax agree %d/%d\n", "tiny-llama-Q4_0.gguf turbo3/turbo3", e_x,
                tt_max_diff(fused, cpu, n), nll_g, nll_c, agree, N_TOK);
-        CHECK(e_x == 0, "Q4_0 turbo3: merge-quantized Wo input differs by %.4g", e_x);
+        CHECK(e_x == 0, "Q4_0 turbo3: fused kernels vs apart differ by %.4g", e_x);
         CHECK(fabs(nll_g - nll_c) < 1e-2 * nll_c && agree >= N_TOK * 9 / 10,
               "Q4_0 turbo3: GPU mean NLL %.4f vs CPU %.4f, argmax agree %d/%d", nll_g, nll_c, agree, N_TOK);
     }

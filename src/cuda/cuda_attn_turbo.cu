@@ -19,7 +19,7 @@ int tn_cu_turbo_max_split(void) { return 128; }
 
 void tn_cu_turbo_store(tn_cu_exec *ex, const float *k, const float *v, const tn_cu_attn *a, int32_t n_tokens) {
     tn_cuda_turbo_store s = {a->n_head_kv, a->head_dim, a->type_k, a->type_v, a->rot_seed, k, v,
-                             a->k, a->v, ex->d_cell, n_tokens, ex->turbo_pdl};
+                             a->k, a->v, ex->d_cell, n_tokens, ex->turbo_pdl != 0};
     if (tn_cuda_turbo_store_rows(&s, ex->st) != 0) tn_cu_fail(ex, "%s", tn_last_error());
 }
 
@@ -61,7 +61,7 @@ static tn_cuda_turbo_attn turbo_args(tn_cu_exec *ex, float *out, const float *q,
     t.n_split = n_split;
     t.part = ex->part;
     t.use_tc = ex->turbo_tc;
-    t.pdl = ex->turbo_pdl;
+    t.pdl = ex->turbo_pdl == 1;
     return t;
 }
 
@@ -87,11 +87,18 @@ bool tn_cu_turbo_quantizes_out(const tn_cu_exec *ex, const tn_cu_attn *a, int32_
 }
 
 void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens,
-                           int n_split, int8_t *xq, tn_cu_xmeta *xm) {
+                           int n_split, int8_t *xq, tn_cu_xmeta *xm, const float *new_k, const float *new_v) {
+    if (new_k && (n_tokens != 1 || turbo_prefill_f16(a, n_tokens))) {
+        tn_cu_fail(ex, "CUDA TurboQuant attention: the cache store is fused only into one-token decode");
+        return;
+    }
     if (!turbo_prefill_f16(a, n_tokens)) {
         tn_cuda_turbo_attn t = turbo_args(ex, out, q, a, n_tokens, n_split);
         t.xq = xq;
         t.xm = xm;
+        t.new_k = new_k;
+        t.new_v = new_v;
+        t.new_cell = new_k ? ex->d_cell : NULL;
         if (tn_cuda_turbo_attention(&t, ex->st) != 0) tn_cu_fail(ex, "%s", tn_last_error());
         return;
     }

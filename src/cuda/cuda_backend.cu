@@ -213,8 +213,10 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *tf = getenv("TERN_CUDA_TC_FROM");
     ex->tc_from = tf && atoi(tf) >= 0 ? atoi(tf) : 1024;
     ex->turbo_tc = env_flag("TERN_CUDA_TURBO_TC", true);
-    ex->turbo_pdl = ex->pdl && env_flag("TERN_CUDA_TURBO_PDL", false);
+    const char *tp = getenv("TERN_CUDA_TURBO_PDL");
+    ex->turbo_pdl = !ex->pdl || !tp ? 0 : !strcmp(tp, "store") ? 2 : env_flag("TERN_CUDA_TURBO_PDL", false) ? 1 : 0;
     ex->turbo_xq = env_flag("TERN_CUDA_TURBO_XQ", true);
+    ex->turbo_fuse_store = env_flag("TERN_CUDA_TURBO_FUSE_STORE", true);
     ex->mv_stage = env_flag("TERN_CUDA_STAGE", true);
     ex->fuse_rope = ex->mv_stage && env_flag("TERN_CUDA_FUSE_ROPE", true);
     /* TERN_CUDA_FUSE_QUANT: 0 never, 2 for every width, else where the blocks fill the GPU (1) */

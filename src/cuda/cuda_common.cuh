@@ -121,10 +121,16 @@ typedef struct tn_cu_exec {
     int split_cells, tc_split_cells, max_split, one_split, attn_tc, tc_from;
     bool turbo_tc; /* TurboQuant decode on tensor cores where that kernel applies (default;
                       TERN_CUDA_TURBO_TC=0: the f32 kernel) */
-    bool turbo_pdl; /* the TurboQuant store, tensor-core decode and merge kernels launched with
-                       programmatic dependent launch (TERN_CUDA_TURBO_PDL=1; not yet measured) */
+    int turbo_pdl; /* TurboQuant kernels launched with programmatic dependent launch: 1 the store,
+                      tensor-core decode and merge kernels (TERN_CUDA_TURBO_PDL=1: 5 % slower on
+                      the H200, 2026-12-03 record), 2 the store only (=store), 0 none (default) */
     bool turbo_xq; /* the TurboQuant split merge quantizes the output projection's input
-                      (TERN_CUDA_TURBO_XQ=0: a separate quantize kernel; not yet measured) */
+                      (TERN_CUDA_TURBO_XQ=0: a separate quantize kernel; no faster or slower on
+                      the H200, 2026-12-03 record) */
+    bool turbo_fuse_store; /* a decode token's TurboQuant cache store done by the attention
+                              kernel (tn_cuda_turbo_attn.new_k; TERN_CUDA_TURBO_FUSE_STORE=0: its
+                              own kernel) */
+    int store_in_op; /* the attention op that stores the token's K/V (turbo_fuse_store), or -1 */
     int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
                                    resident at once, for the layer shape `key` (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */
@@ -220,7 +226,8 @@ typedef struct tn_cu_mv_seg {
                    (RoPE; K and V into the cache) in the epilogue (tn_cu_matvec's `at`) */
 } tn_cu_mv_seg;
 enum { TN_CU_ROPE_NONE, TN_CU_ROPE_Q, TN_CU_ROPE_K, TN_CU_ROPE_V };
-/* Whether the q/k/v mat-vecs of one decode token can do the RoPE + cache store of `a`. */
+/* Whether the q/k/v mat-vecs of one decode token can do the RoPE + cache store of `a` (for
+ * TurboQuant caches the RoPE only: the turbo store follows, or the attention kernel does it). */
 bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_rows);
 /* A mat-vec's int8 activations and, in decode, the quantization of its output that it makes for
  * the next mat-vec (instead of an RMSNorm kernel between them).
@@ -297,10 +304,11 @@ void tn_cu_attn_prefill(tn_cu_exec *ex, float *out, const float *q, const tn_cu_
 bool tn_cu_turbo_supported(const tn_cu_attn *a);
 void tn_cu_turbo_store(tn_cu_exec *ex, const float *k, const float *v, const tn_cu_attn *a, int32_t n_tokens);
 /* xq/xm (or NULL): also the output quantized for the next mat-vecs, where
- * tn_cu_turbo_quantizes_out says the kernels can. */
+ * tn_cu_turbo_quantizes_out says the kernels can; new_k/new_v (or NULL; one token): the token's
+ * K and V rows after RoPE, stored into its cell (ex->d_cell) first, in place of tn_cu_turbo_store. */
 bool tn_cu_turbo_quantizes_out(const tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int n_split);
 void tn_cu_turbo_attention(tn_cu_exec *ex, float *out, const float *q, const tn_cu_attn *a, int32_t n_tokens,
-                           int n_split, int8_t *xq, tn_cu_xmeta *xm);
+                           int n_split, int8_t *xq, tn_cu_xmeta *xm, const float *new_k, const float *new_v);
 /* Most KV splits of the turbo decode kernels; floats of ex->part and bytes of ex->kvh a call needs. */
 int tn_cu_turbo_max_split(void);
 /* Resident blocks of the TurboQuant tensor-core decode kernel for this layer's shape, 0 if it is

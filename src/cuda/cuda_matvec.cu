@@ -145,7 +145,7 @@ __device__ __forceinline__ void rope_epilogue(const mv_args &p, int sg, int64_t 
     }
     p.out[sg][loc] = v0;
     p.out[sg][loc + 1] = v1;
-    if (role == TN_CU_ROPE_Q) return;
+    if (role == TN_CU_ROPE_Q || a.turbo) return; /* TurboQuant caches: the turbo store writes them */
     const bool k = role == TN_CU_ROPE_K;
     const int64_t o = (int64_t)p.cell[0] * (k ? a.n_embd_k : a.n_embd_v) + loc;
     tn_cu_cache_put(k ? a.k : a.v, k ? a.type_k : a.type_v, o, v0);
@@ -465,10 +465,10 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_
 } // namespace
 
 bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_rows) {
-    return ex->fuse_rope && n_rows == 1 && !a->turbo && !a->q_norm && !a->k_norm &&
-           a->rope_mode == TN_ROPE_NORM && a->head_dim % 2 == 0 && a->n_rot % 2 == 0 &&
-           (a->type_k == TN_TYPE_F16 || a->type_k == TN_TYPE_F32) &&
-           (a->type_v == TN_TYPE_F16 || a->type_v == TN_TYPE_F32);
+    return ex->fuse_rope && n_rows == 1 && !a->q_norm && !a->k_norm && a->rope_mode == TN_ROPE_NORM &&
+           a->head_dim % 2 == 0 && a->n_rot % 2 == 0 &&
+           (a->turbo || ((a->type_k == TN_TYPE_F16 || a->type_k == TN_TYPE_F32) &&
+                         (a->type_v == TN_TYPE_F16 || a->type_v == TN_TYPE_F32)));
 }
 
 /* activations staged in shared memory: int8 items + their metadata (< 48 KB) */

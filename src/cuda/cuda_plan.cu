@@ -128,6 +128,22 @@ static void fuse_out(tn_cu_exec *ex, tn_cu_mv_io *io, int in_buf, int c, const f
     ex->fz_buf = !in_buf;
 }
 
+/* Whether the TurboQuant attention op right after RoPE op i stores the token's K/V rows itself
+ * (tn_cu_turbo_attention's new_k: one decode token, the op of the same layer). */
+static bool attn_takes_turbo_store(const tn_cu_exec *ex, const tn_cu_op *ops, int n, int i) {
+    if (i + 1 >= n) return false;
+    const tn_cu_op *r = &ops[i], *a = &ops[i + 1];
+    return ex->turbo_fuse_store && r->at.turbo && a->kind == TN_CU_OP_ATTN && a->x == r->out &&
+           memcmp(&a->at, &r->at, sizeof a->at) == 0 && r->n_rows == 1 && a->n_rows == 1;
+}
+
+/* The TurboQuant cache store after RoPE op i (made by its own kernel, or left to the attention op). */
+static void turbo_store_after_rope(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i) {
+    const tn_cu_op *r = &ops[i];
+    if (attn_takes_turbo_store(ex, ops, n, i)) ex->store_in_op = i + 1;
+    else tn_cu_turbo_store(ex, r->k, r->x, &r->at, (int32_t)r->n_rows);
+}
+
 /* Runs the matmul group [i, j) plus a fusable op right after it; returns the next op index. */
 static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
                        const mv_input *in) {
@@ -212,6 +228,7 @@ static int run_matmuls(tn_cu_exec *ex, const tn_cu_op *ops, int n, int i, int j,
             fuse_out(ex, &sio, in_buf, j + 1, (const float *)ops[j + 1].w->raw);
         tn_cu_matvec(ex, seg, ns, false, g->x, &sio, (int)nr, rope_at);
     }
+    if (rope_at && rope_at->turbo) turbo_store_after_rope(ex, ops, n, j); /* the mat-vecs left the cache */
     return j + consumed;
 }
 
@@ -245,6 +262,7 @@ static bool attn_takes_rope(const tn_cu_exec *ex, const tn_cu_op *ops, int n, in
 void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
     ex->fz_op = -1;
     ex->rope_in_op = -1;
+    ex->store_in_op = -1;
     for (int i = 0; i < n && !ex->failed;) {
         const tn_cu_op *op = &ops[i];
         if (i == ex->fz_op) {
@@ -282,7 +300,7 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
                 break;
             }
             if (!skipped(ex, "rope")) tn_cu_rope_store(ex, op->out, op->k, op->x, &op->at, (int32_t)op->n_rows);
-            if (op->at.turbo) tn_cu_turbo_store(ex, op->k, op->x, &op->at, (int32_t)op->n_rows);
+            if (op->at.turbo) turbo_store_after_rope(ex, ops, n, i);
             i++;
             break;
         case TN_CU_OP_ATTN: {
@@ -290,8 +308,10 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
             bool q = feeds_quant_matmuls(ops, n, i, (int64_t)op->at.n_head * op->at.head_dim);
             if (op->at.turbo) {
                 q = q && tn_cu_turbo_quantizes_out(ex, &op->at, (int32_t)op->n_rows, op->n_split);
+                const tn_cu_op *r = i == ex->store_in_op ? &ops[i - 1] : NULL; /* stores the token's K/V */
+                ex->store_in_op = -1;
                 tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
-                                      q ? ex->xq : NULL, q ? ex->xm : NULL);
+                                      q ? ex->xq : NULL, q ? ex->xm : NULL, r ? r->k : NULL, r ? r->x : NULL);
                 i = after_quantizing(ex, ops, n, i, q);
                 break;
             }

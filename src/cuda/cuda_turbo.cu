@@ -17,6 +17,7 @@ extern "C" {
 }
 #include "cuda/cuda_quant.cuh"
 #include "cuda/cuda_turbo_common.cuh"
+#include "cuda/cuda_turbo_store.cuh"
 
 struct tq_attn_args {
     tn_cuda_turbo_attn a;
@@ -202,12 +203,6 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
     }
 }
 
-/* Sum of a double over the warp (lanes combined pairwise, every lane gets the total). */
-__device__ __forceinline__ double tq_warp_sum(double v) {
-    for (int o = 16; o > 0; o >>= 1) v = __dadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
 struct tq_store_args {
     tn_cuda_turbo_store s;
     tq_geo g;
@@ -321,7 +316,29 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_arg
     }
 }
 
+/* One warp per (token, KV head, K or V) for heads of one rotation block (cuda_turbo_store.cuh):
+ * no block barriers, so a decode step's store (16 warps for 8 KV heads) ends sooner. */
+template <int D> __global__ void __launch_bounds__(TQ_THREADS) tq_store_warp_kernel(const tq_store_args args) {
+    tn_cu_pdl_begin();
+    tn_cu_pdl_wait(); /* k and v from the kernel before (with tn_cuda_turbo_store.pdl) */
+    __shared__ uint8_t sidx[TQ_WARPS][D];
+    const tn_cuda_turbo_store &s = args.s;
+    const int warp = threadIdx.x / 32, item = blockIdx.x * TQ_WARPS + warp;
+    if (item >= s.n_tokens * s.n_head_kv * 2) return;
+    const int is_v = item & 1, tok = (item >> 1) / s.n_head_kv, h = (item >> 1) % s.n_head_kv;
+    const tq_cache &c = is_v ? args.v : args.k;
+    const float *x = (is_v ? s.v : s.k) + ((size_t)tok * s.n_head_kv + h) * D;
+    uint8_t *row = (uint8_t *)(is_v ? s.v_cache : s.k_cache) + (size_t)s.cell[tok] * c.row_bytes;
+    tq_store_head_warp<D>(x, c, s.rot_seed, row, h, sidx[warp]);
+}
+
 /* ---- host side ---- */
+
+/* TERN_CUDA_TURBO_WSTORE=0: the block store kernel for every head size (tests, A/B). */
+static bool tq_warp_store(int d) {
+    const char *e = getenv("TERN_CUDA_TURBO_WSTORE");
+    return (d == 32 || d == 64 || d == 128 || d == 256) && !(e && !strcmp(e, "0"));
+}
 
 static bool tq_type_ok(int t) {
     return t == TN_TYPE_F16 || t == TN_TYPE_F32 || tn_kv_turbo_bits(t) > 0;
@@ -346,7 +363,8 @@ extern "C" size_t tn_cuda_turbo_scratch(const tn_cuda_turbo_attn *a) {
 extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream) {
     if (!tn_cuda_turbo_supported(a->type_k, a->type_v, a->head_dim) || a->n_head_kv <= 0 ||
         a->n_head % a->n_head_kv || a->n_split < 1 || a->n_split > TQ_MAX_SPLIT ||
-        (a->n_split > 1 && !a->part) || (a->xq && (a->n_split < 2 || a->head_dim % 32 || !a->xm)))
+        (a->n_split > 1 && !a->part) || (a->xq && (a->n_split < 2 || a->head_dim % 32 || !a->xm)) ||
+        (a->new_k && (a->n_tokens != 1 || !a->new_v || !a->new_cell)))
         return tn_set_error("CUDA TurboQuant attention: unsupported shape (types %s/%s, head %d, "
                             "heads %d/%d, splits %d)",
                             tn_kv_type_name(a->type_k), tn_kv_type_name(a->type_v), a->head_dim,
@@ -360,7 +378,13 @@ extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream
         return -1;
     tq_fill_geo(&args.g, a->head_dim);
     const bool fast = tn_cuda_turbo_fast_ok(a) && !tq_reference_only();
-    if (fast && a->use_tc && tn_cuda_turbo_tc_ok(a)) {
+    const bool tc = fast && a->use_tc && tn_cuda_turbo_tc_ok(a);
+    if (a->new_k && !tc) { /* only the tensor-core kernel stores the token's rows itself */
+        tn_cuda_turbo_store s = {a->n_head_kv, a->head_dim, a->type_k,   a->type_v,    a->rot_seed, a->new_k,
+                                 a->new_v,     (void *)a->k, (void *)a->v, a->new_cell, 1,           a->pdl};
+        if (tn_cuda_turbo_store_rows(&s, stream)) return -1;
+    }
+    if (tc) {
         if (tn_cuda_turbo_tc_launch(a, stream)) return -1;
     } else if (fast) {
         if (tn_cuda_turbo_decode_launch(a, stream)) return -1;
@@ -389,8 +413,16 @@ extern "C" int tn_cuda_turbo_store_rows(const tn_cuda_turbo_store *s, void *stre
         tq_fill_cache(&args.v, s->type_v, s->head_dim, s->n_head_kv, NULL))
         return -1;
     tq_fill_geo(&args.g, s->head_dim);
-    dim3 grid((unsigned)(s->n_tokens * s->n_head_kv), 2);
-    tn_cu_launch_on((cudaStream_t)stream, s->pdl != 0, tq_store_kernel, grid, dim3(TQ_THREADS), 0, args);
+    cudaStream_t st = (cudaStream_t)stream;
+    const bool pdl = s->pdl != 0;
+    const dim3 wgrid((unsigned)((s->n_tokens * s->n_head_kv * 2 + TQ_WARPS - 1) / TQ_WARPS));
+    if (!tq_warp_store(s->head_dim))
+        tn_cu_launch_on(st, pdl, tq_store_kernel, dim3((unsigned)(s->n_tokens * s->n_head_kv), 2), dim3(TQ_THREADS),
+                        0, args);
+    else if (s->head_dim == 32) tn_cu_launch_on(st, pdl, tq_store_warp_kernel<32>, wgrid, dim3(TQ_THREADS), 0, args);
+    else if (s->head_dim == 64) tn_cu_launch_on(st, pdl, tq_store_warp_kernel<64>, wgrid, dim3(TQ_THREADS), 0, args);
+    else if (s->head_dim == 128) tn_cu_launch_on(st, pdl, tq_store_warp_kernel<128>, wgrid, dim3(TQ_THREADS), 0, args);
+    else tn_cu_launch_on(st, pdl, tq_store_warp_kernel<256>, wgrid, dim3(TQ_THREADS), 0, args);
     cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess)
         return tn_set_error("CUDA TurboQuant store: launch failed: %s", cudaGetErrorString(err));

@@ -41,6 +41,11 @@ typedef struct tn_cuda_turbo_attn {
                    writes out quantized for the output projection's mat-vec, in 32-value items
                    ([n_tokens][n_head * head_dim] int8) */
     void *xm;   /* with xq: each item's tn_cu_xmeta (cuda_quant.cuh) */
+    /* optional, only with n_tokens == 1: the token's K and V rows ([n_head_kv * head_dim], after
+     * RoPE) are first stored into its cell *new_cell (as tn_cuda_turbo_store_rows would): by the
+     * tensor-core kernel itself where it applies, else by the store kernel launched first */
+    const float *new_k, *new_v;
+    const int32_t *new_cell;
 } tn_cuda_turbo_attn;
 
 /* Writing K and V of a batch into the cache (after RoPE); device pointers. */

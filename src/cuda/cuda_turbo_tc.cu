@@ -28,6 +28,7 @@ extern "C" {
 #include "cuda/cuda_mma.cuh"
 #include "cuda/cuda_tc_warp.cuh"
 #include "cuda/cuda_turbo_dec.cuh"
+#include "cuda/cuda_turbo_store.cuh"
 
 namespace {
 
@@ -185,6 +186,19 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     /* with tn_cuda_turbo_attn.pdl: q and this step's cache rows come from the kernels before
      * (n_kv_dev and the codebook, read above, are not written during the step) */
     tn_cu_pdl_wait();
+    if (a.new_k) { /* this step's token: the block whose slice holds its cell stores its K and V
+                    * rows there first (warps 0 and 1, the ring as scratch), for every warp's copies */
+        const int cell = *a.new_cell;
+        if (cell >= cb && cell < ce) {
+            if (warp < 2) {
+                const tq_cache &c = warp ? vc : kc;
+                tq_store_head_warp<D>((warp ? a.new_v : a.new_k) + (size_t)kvh * D, c, a.rot_seed,
+                                      (uint8_t *)c.base + (size_t)cell * c.row_bytes, kvh, ring);
+            }
+            __threadfence();
+            __syncthreads();
+        }
+    }
 #pragma unroll
     for (int i = 0; i < C::NST - 1; i++)
         issue(i);
