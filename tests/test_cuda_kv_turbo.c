@@ -19,7 +19,8 @@
  *  (all of the above with TERN_CUDA_TURBO_TC=0: the f32 decode kernel)
  *  - the default decode (tensor-core kernel where it applies) vs the f32 kernel and with 4 cells
  *    per split: statistically, as the prefill (see check_case); poisoned buffers change nothing.
- *  - the decode token's cache store by the attention kernel vs its own kernel: exactly equal;
+ *  - the decode token's cache store by the attention kernel, and the one-warp store kernel, vs the
+ *    block store kernel (TERN_CUDA_TURBO_FUSE=1, TERN_CUDA_TURBO_WSTORE=1): exactly equal;
  *  - Q4_0 weights: fused kernels (Wo input quantized by the split merge, RoPE in the q/k/v
  *    mat-vecs, the store requested from the attention) vs apart: exactly equal (check_fused_quant).
  * TN_TEST_CUDA_QUICK=1: turbo3/turbo3 on tiny-llama only (for compute-sanitizer). */
@@ -137,9 +138,11 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
     gp_ = run(mg, toks, false, tk, tv);
     unsetenv("TERN_CUDA_TURBO_TC"); /* the default: tensor cores where the kernel applies */
     gtp = run(mg, toks, false, tk, tv);
-    setenv("TERN_CUDA_TURBO_FUSE_STORE", "0", 1); /* the cache store in its own kernel */
+    setenv("TERN_CUDA_TURBO_FUSE", "1", 1); /* RoPE in the mat-vecs, the store in the attention */
+    setenv("TERN_CUDA_TURBO_WSTORE", "1", 1);
     gsep = run(mg, toks, false, tk, tv);
-    unsetenv("TERN_CUDA_TURBO_FUSE_STORE");
+    unsetenv("TERN_CUDA_TURBO_FUSE");
+    unsetenv("TERN_CUDA_TURBO_WSTORE");
     unsetenv("TN_CUDA_POISON");
     gt = run(mg, toks, false, tk, tv);
     setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
@@ -205,11 +208,13 @@ static void check_case(const char *dir, const char *file, int tk, int tv) {
            name, e_pdl, e_pdls);
     CHECK(e_pdl == 0 && e_pdls == 0, "%s: turbo kernels with PDL differ by %.4g (%.4g with 4 cells per split)", name,
           e_pdl, e_pdls);
-    /* the decode token's cache store by the attention kernel (default) vs its own kernel: the same
-     * warp quantizer (cuda_turbo_store.cuh), so the same bytes and logits */
+    /* the decode token's cache store by the attention kernel (TERN_CUDA_TURBO_FUSE=1; on heads of
+     * 64 and 128, the tensor-core kernel's shapes) or the one-warp store kernel vs the block store
+     * kernel: the same bytes, so the same logits */
     const double e_sep = tt_max_diff(gsep, gtp, n);
-    printf("%-40s TERN_CUDA_TURBO_FUSE_STORE=0, poisoned: vs default max %.3g (bound 0)\n", name, e_sep);
-    CHECK(e_sep == 0, "%s: cache store in the attention kernel vs its own kernel differs by %.4g", name, e_sep);
+    printf("%-40s TERN_CUDA_TURBO_FUSE=1 TERN_CUDA_TURBO_WSTORE=1, poisoned: vs default max %.3g (bound 0)\n", name,
+           e_sep);
+    CHECK(e_sep == 0, "%s: fused cache store / warp store kernel vs the block kernel differs by %.4g", name, e_sep);
 out:
     free(gsep);
     free(gl);
@@ -231,12 +236,12 @@ out:
     free(json);
 }
 
-/* Quantized weights (tiny-llama Q4_0), each step's kernels fused (the default) or apart: the
- * output projection's int8 activations made by the split merge (tq_merge_kernel) or a quantize
- * kernel (TERN_CUDA_TURBO_XQ=0), RoPE by the q/k/v mat-vecs or k_rope_store (TERN_CUDA_FUSE_ROPE=0),
- * the cache store requested from the attention (which, at head size 32, runs the store kernel
- * first) or run after RoPE (TERN_CUDA_TURBO_FUSE_STORE=0). The same arithmetic either way, so
- * 4-cells-per-split decodes on poisoned buffers must agree exactly. Against the CPU with the same weights and cache types: a flipped
+/* Quantized weights (tiny-llama Q4_0), each step's kernels fused or apart: the output
+ * projection's int8 activations made by the split merge (tq_merge_kernel) or a quantize kernel
+ * (TERN_CUDA_TURBO_XQ), RoPE by the q/k/v mat-vecs or k_rope_store and the cache store requested
+ * from the attention (which, at head size 32, runs the store kernel first) or run after RoPE
+ * (TERN_CUDA_TURBO_FUSE), the one-warp or the block store kernel (TERN_CUDA_TURBO_WSTORE). The
+ * same arithmetic either way, so 4-cells-per-split decodes on poisoned buffers must agree exactly. Against the CPU with the same weights and cache types: a flipped
  * int8 rounding upstream of a layer's K/V can move a coordinate across a codebook boundary (see
  * the top), so as for the prefill: mean NLL within 1 %, argmax agreement >= 90 %. */
 static void check_fused_quant(void) {
@@ -252,13 +257,18 @@ static void check_fused_quant(void) {
     if (toks && n_tok == N_TOK && mg && mc) {
         setenv("TERN_CUDA_SPLIT_CELLS", "4", 1);
         setenv("TN_CUDA_POISON", "1", 1);
+        setenv("TERN_CUDA_TURBO_XQ", "1", 1);
+        setenv("TERN_CUDA_TURBO_FUSE", "1", 1);
+        setenv("TERN_CUDA_TURBO_WSTORE", "1", 1);
         fused = run(mg, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
         setenv("TERN_CUDA_TURBO_XQ", "0", 1);
-        setenv("TERN_CUDA_TURBO_FUSE_STORE", "0", 1);
+        setenv("TERN_CUDA_TURBO_FUSE", "0", 1);
+        setenv("TERN_CUDA_TURBO_WSTORE", "0", 1);
         setenv("TERN_CUDA_FUSE_ROPE", "0", 1);
         apart = run(mg, toks, false, TN_KV_TURBO3, TN_KV_TURBO3);
         unsetenv("TERN_CUDA_TURBO_XQ");
-        unsetenv("TERN_CUDA_TURBO_FUSE_STORE");
+        unsetenv("TERN_CUDA_TURBO_FUSE");
+        unsetenv("TERN_CUDA_TURBO_WSTORE");
         unsetenv("TERN_CUDA_FUSE_ROPE");
         unsetenv("TN_CUDA_POISON");
         unsetenv("TERN_CUDA_SPLIT_CELLS");

@@ -5,7 +5,7 @@
  *    repeats the CPU's floating-point operations in order; bound: at most 0.1 % of bytes differ,
  *    for a code that lands exactly on a decision boundary), for turbo2/3/4, f16, f32 and head
  *    sizes 32, 64, 80, 96, 128, 256; where the one-warp store kernel applies (sizes 32 .. 256 that
- *    are powers of two) it must write exactly the block kernel's bytes (TERN_CUDA_TURBO_WSTORE=0);
+ *    are powers of two; TERN_CUDA_TURBO_WSTORE=1) it must write exactly the block kernel's bytes;
  *  - attention: GPU output vs the CPU backend's attention op over caches written by the CPU,
  *    relative error <= 1e-4 (float sums in another order, __expf), decode (1 token) with 1, 4 and
  *    16 KV splits and prefill (9 tokens) with 1 and 2 splits, GQA 8/4, 300 cells, two sequences;
@@ -70,7 +70,9 @@ static void check_store(void) {
                                      .type_v = types[ti][1], .rot_seed = c.kv.rot_seed, .k = k,
                                      .v = v, .k_cache = kc, .v_cache = vc, .cell = cells,
                                      .n_tokens = n_kv};
+            setenv("TERN_CUDA_TURBO_WSTORE", "1", 1); /* the one-warp kernel where it applies */
             int rc = tn_cuda_turbo_store_rows_host(&s, n_kv);
+            unsetenv("TERN_CUDA_TURBO_WSTORE");
             CHECK(rc == 0, "store: %s", tn_last_error());
             size_t nk = (size_t)n_kv * c.k_row, nv = (size_t)n_kv * c.v_row, dk = 0, dv = 0;
             for (size_t i = 0; i < nk; i++) dk += kc[i] != ((uint8_t *)c.kv.k)[i];
@@ -80,7 +82,7 @@ static void check_store(void) {
                    kn, vn, d, dk, nk, dv, nv);
             CHECK(rc == 0 && dk <= nk / 1000 && dv <= nv / 1000, "store %s/%s d=%d: %zu / %zu bytes differ",
                   kn, vn, d, dk, dv);
-            if (d == 32 || d == 64 || d == 128 || d == 256) { /* the one-warp kernel (default here) vs the block kernel */
+            if (d == 32 || d == 64 || d == 128 || d == 256) { /* the one-warp kernel (above) vs the block kernel */
                 uint8_t *kb = calloc((size_t)n_kv, c.k_row), *vb = calloc((size_t)n_kv, c.v_row);
                 s.k_cache = kb;
                 s.v_cache = vb;

@@ -216,7 +216,9 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *tp = getenv("TERN_CUDA_TURBO_PDL");
     ex->turbo_pdl = !ex->pdl || !tp ? 0 : !strcmp(tp, "store") ? 2 : env_flag("TERN_CUDA_TURBO_PDL", false) ? 1 : 0;
     ex->turbo_xq = env_flag("TERN_CUDA_TURBO_XQ", true);
-    ex->turbo_fuse_store = env_flag("TERN_CUDA_TURBO_FUSE_STORE", true);
+    /* RoPE in the q/k/v mat-vecs and the cache store in the attention kernel for TurboQuant
+     * caches: off until measured on a GPU */
+    ex->turbo_fuse = env_flag("TERN_CUDA_TURBO_FUSE", false);
     ex->mv_stage = env_flag("TERN_CUDA_STAGE", true);
     ex->fuse_rope = ex->mv_stage && env_flag("TERN_CUDA_FUSE_ROPE", true);
     /* TERN_CUDA_FUSE_QUANT: 0 never, 2 for every width, else where the blocks fill the GPU (1) */

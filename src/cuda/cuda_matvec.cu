@@ -467,8 +467,9 @@ template <int T, int NR> __global__ void __launch_bounds__(128) k_mv_f(const mv_
 bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_rows) {
     return ex->fuse_rope && n_rows == 1 && !a->q_norm && !a->k_norm && a->rope_mode == TN_ROPE_NORM &&
            a->head_dim % 2 == 0 && a->n_rot % 2 == 0 &&
-           (a->turbo || ((a->type_k == TN_TYPE_F16 || a->type_k == TN_TYPE_F32) &&
-                         (a->type_v == TN_TYPE_F16 || a->type_v == TN_TYPE_F32)));
+           (a->turbo ? ex->turbo_fuse
+                     : (a->type_k == TN_TYPE_F16 || a->type_k == TN_TYPE_F32) &&
+                           (a->type_v == TN_TYPE_F16 || a->type_v == TN_TYPE_F32));
 }
 
 /* activations staged in shared memory: int8 items + their metadata (< 48 KB) */

@@ -133,7 +133,7 @@ static void fuse_out(tn_cu_exec *ex, tn_cu_mv_io *io, int in_buf, int c, const f
 static bool attn_takes_turbo_store(const tn_cu_exec *ex, const tn_cu_op *ops, int n, int i) {
     if (i + 1 >= n) return false;
     const tn_cu_op *r = &ops[i], *a = &ops[i + 1];
-    return ex->turbo_fuse_store && r->at.turbo && a->kind == TN_CU_OP_ATTN && a->x == r->out &&
+    return ex->turbo_fuse && r->at.turbo && a->kind == TN_CU_OP_ATTN && a->x == r->out &&
            memcmp(&a->at, &r->at, sizeof a->at) == 0 && r->n_rows == 1 && a->n_rows == 1;
 }
 
