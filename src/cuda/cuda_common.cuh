@@ -129,8 +129,7 @@ typedef struct tn_cu_exec {
                       the H200, 2026-12-03 record) */
     bool turbo_fuse; /* TurboQuant decode (one token): RoPE in the q/k/v mat-vecs and the token's
                         cache store by the attention kernel (tn_cuda_turbo_attn.new_k), instead of
-                        k_rope_store and the store kernel (TERN_CUDA_TURBO_FUSE=1; not yet run on
-                        a GPU, off) */
+                        k_rope_store and the store kernel (TERN_CUDA_TURBO_FUSE=0) */
     int store_in_op; /* the attention op that stores the token's K/V (turbo_fuse_store), or -1 */
     int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
                                    resident at once, for the layer shape `key` (0: not yet asked) */

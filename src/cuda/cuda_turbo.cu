@@ -334,11 +334,11 @@ template <int D> __global__ void __launch_bounds__(TQ_THREADS) tq_store_warp_ker
 
 /* ---- host side ---- */
 
-/* TERN_CUDA_TURBO_WSTORE=1: the one-warp store kernel where it applies (not yet run on a GPU: off
- * by default). The attention kernel's fused store (tn_cuda_turbo_attn.new_k) always uses it. */
+/* The one-warp store kernel where it applies (TERN_CUDA_TURBO_WSTORE=0: the block kernel, tests
+ * and A/B). The attention kernel's fused store (tn_cuda_turbo_attn.new_k) always uses it. */
 static bool tq_warp_store(int d) {
     const char *e = getenv("TERN_CUDA_TURBO_WSTORE");
-    return (d == 32 || d == 64 || d == 128 || d == 256) && e && *e && strcmp(e, "0") != 0;
+    return (d == 32 || d == 64 || d == 128 || d == 256) && !(e && !strcmp(e, "0"));
 }
 
 static bool tq_type_ok(int t) {
