@@ -38,7 +38,8 @@ constexpr int TT_TILE = 16;
  * TN_TT_NST ring depth (3; 6 before: with 2 blocks per SM, 3 and 4 were no faster, 2026-12-02d);
  * TN_TT_CP16=1: heads of 16-byte multiples (D=128 turbo3, turbo4, D=64 turbo2/4) are copied
  *   with 16-byte cp.async.cg instead of 8-byte .ca (half the copy instructions, no L1 allocation;
- *   rows must be 16-byte aligned, else the f32 kernel runs). Not yet run on a GPU.
+ *   rows must be 16-byte aligned, else the f32 kernel runs). Measured: tg32 @ d32768 293.5
+ *   vs 291.8 (+0.6 %, within the spread; 2026-12-03 record). Off.
  * TN_TT_TABREP=1: the pair table replicated per bank (32 copies; 8 for turbo4) so that the
  *   decode's lookups are free of bank conflicts (Nsight Compute: 29 % excess shared
  *   wavefronts). Measured: tg64 +0.1 % at d8192, +1.8 % at d32768 with the 6-stage ring
