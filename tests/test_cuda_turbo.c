@@ -10,7 +10,8 @@
  *    relative error <= 1e-4 (float sums in another order, __expf), decode (1 token) with 1, 4 and
  *    16 KV splits and prefill (9 tokens) with 1 and 2 splits, GQA 8/4, 300 cells, two sequences;
  *    the decode runs again on the tensor-core kernel (use_tc) where it applies (same turbo type
- *    for K and V, head 64 or 128), relative error <= 2e-3;
+ *    for K and V, head 64 or 128), relative error <= 2e-3; runs of several splits also with the
+ *    splits merged by the decode kernels' last blocks (merge_in), same bounds;
  *  - argument checks (no GPU needed): unsupported head size / types are refused with a message.
  * Run on the GPU machine: make CUDA=1 BUILD=build-cuda build-cuda/tests/test_cuda_turbo &&
  * build-cuda/tests/test_cuda_turbo */
@@ -150,13 +151,42 @@ static tn_cuda_turbo_attn case_args(const tkv_case *c, float *out, int n_split) 
                                 .cell_pos = c->cell_pos, .cell_seq = c->cell_seq, .n_split = n_split};
 }
 
+/* An int8 item with its metadata as the CUDA backend lays it out (cuda_quant.cuh tn_cu_xmeta). */
+typedef struct {
+    float d;
+    int16_t s0, s1;
+} xmeta;
+
+/* The Wo input items the decode writes with the output (xq): each 32-value item's scale is its
+ * largest |value| / 127 (exactly, as computed in float), every value is within half a step of
+ * its int8 code times the scale, and the metadata sums are the codes' half sums. Returns the
+ * number of items that break a rule. */
+static int xq_bad_items(const float *out, const int8_t *xq, const xmeta *xm, size_t n) {
+    int bad = 0;
+    for (size_t it = 0; it < n / 32; it++) {
+        float amax = 0;
+        int s0 = 0, s1 = 0;
+        for (int l = 0; l < 32; l++) amax = fmaxf(amax, fabsf(out[it * 32 + l]));
+        const float d = amax / 127.0f;
+        bool ok = xm[it].d == d;
+        for (int l = 0; l < 32; l++) {
+            const int q = xq[it * 32 + l];
+            ok = ok && fabsf(out[it * 32 + l] - q * d) <= 0.5f * d * (1 + 1e-4f) + 1e-30f;
+            if (l < 16) s0 += q;
+            else s1 += q;
+        }
+        bad += !(ok && xm[it].s0 == s0 && xm[it].s1 == s1);
+    }
+    return bad;
+}
+
 static void check_attention(void) {
     static const int types[][2] = {{TN_KV_TURBO4, TN_KV_TURBO4}, {TN_KV_TURBO3, TN_KV_TURBO3},
                                    {TN_KV_TURBO2, TN_KV_TURBO2}, {TN_KV_TURBO3, TN_TYPE_F16},
                                    {TN_TYPE_F32, TN_KV_TURBO2}};
     static const int runs[][2] = {{1, 1}, {1, 4}, {1, 16}, {9, 1}, {9, 2}}; /* tokens, splits */
     double worst = 0, worst_tc = 0;
-    int n_tc = 0;
+    int n_tc = 0, n_xq = 0;
     for (int di = 0; di < N_DIMS; di++)
         for (int ti = 0; ti < 5; ti++)
             for (int ri = 0; ri < 5; ri++) {
@@ -170,26 +200,54 @@ static void check_attention(void) {
                 size_t n = (size_t)n_tok * 8 * d;
                 float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
                 tkv_attention_cpu(&c, cpu, 2);
-                tn_cuda_turbo_attn a = case_args(&c, gpu, runs[ri][1]);
-                int rc = tn_cuda_turbo_attention_host(&a);
-                CHECK(rc == 0, "attention: %s", tn_last_error());
-                double e = tkv_rel_err(gpu, cpu, n);
-                if (e > worst) worst = e;
-                CHECK(rc == 0 && e <= 1e-4, "%s/%s d=%d tokens %d splits %d: rel err %.3g",
-                      tn_kv_type_name(types[ti][0]), tn_kv_type_name(types[ti][1]), d, n_tok,
-                      runs[ri][1], e);
-                /* the tensor-core decode kernel where it applies: codebook values and the
-                 * probabilities rounded to f16 (relative 2^-11 each), hence 2e-3 */
-                a.use_tc = 1;
-                if (tn_cuda_turbo_tc_ok(&a)) {
+                /* with several splits, again with the splits merged by the decode kernel's last
+                 * blocks (merge_in) instead of the merge kernel */
+                for (int mi = 0; mi < (runs[ri][1] > 1 ? 2 : 1); mi++) {
+                    tn_cuda_turbo_attn a = case_args(&c, gpu, runs[ri][1]);
+                    a.merge_in = mi;
+                    /* decode with splits and whole 32-value items: the Wo input items too */
+                    int8_t *xq = NULL;
+                    xmeta *xm = NULL;
+                    if (n_tok == 1 && runs[ri][1] > 1 && d % 32 == 0) {
+                        xq = malloc(n);
+                        xm = malloc(n / 32 * sizeof(xmeta));
+                        a.xq = xq;
+                        a.xm = xm;
+                    }
                     memset(gpu, 0, n * sizeof(float));
-                    rc = tn_cuda_turbo_attention_host(&a);
-                    CHECK(rc == 0, "attention (tensor cores): %s", tn_last_error());
-                    e = tkv_rel_err(gpu, cpu, n);
-                    if (e > worst_tc) worst_tc = e;
-                    n_tc++;
-                    CHECK(rc == 0 && e <= 2e-3, "tensor cores %s d=%d tokens %d splits %d: rel err %.3g",
-                          tn_kv_type_name(types[ti][0]), d, n_tok, runs[ri][1], e);
+                    int rc = tn_cuda_turbo_attention_host(&a);
+                    CHECK(rc == 0, "attention: %s", tn_last_error());
+                    double e = tkv_rel_err(gpu, cpu, n);
+                    if (e > worst) worst = e;
+                    CHECK(rc == 0 && e <= 1e-4, "%s/%s d=%d tokens %d splits %d%s: rel err %.3g",
+                          tn_kv_type_name(types[ti][0]), tn_kv_type_name(types[ti][1]), d, n_tok,
+                          runs[ri][1], mi ? " (merged in the kernel)" : "", e);
+                    if (xq && rc == 0) {
+                        const int bad = xq_bad_items(gpu, xq, xm, n);
+                        n_xq++;
+                        CHECK(bad == 0, "%s d=%d splits %d%s: %d of %zu Wo input items wrong",
+                              tn_kv_type_name(types[ti][0]), d, runs[ri][1], mi ? " (merged in the kernel)" : "", bad,
+                              n / 32);
+                    }
+                    /* the tensor-core decode kernel where it applies: codebook values and the
+                     * probabilities rounded to f16 (relative 2^-11 each), hence 2e-3 */
+                    a.use_tc = 1;
+                    if (tn_cuda_turbo_tc_ok(&a)) {
+                        memset(gpu, 0, n * sizeof(float));
+                        rc = tn_cuda_turbo_attention_host(&a);
+                        CHECK(rc == 0, "attention (tensor cores): %s", tn_last_error());
+                        e = tkv_rel_err(gpu, cpu, n);
+                        if (e > worst_tc) worst_tc = e;
+                        n_tc += !mi;
+                        CHECK(rc == 0 && e <= 2e-3, "tensor cores %s d=%d tokens %d splits %d%s: rel err %.3g",
+                              tn_kv_type_name(types[ti][0]), d, n_tok, runs[ri][1], mi ? " (merged in the kernel)" : "",
+                              e);
+                        if (xq && rc == 0)
+                            CHECK(xq_bad_items(gpu, xq, xm, n) == 0, "tensor cores %s d=%d splits %d%s: Wo input items",
+                                  tn_kv_type_name(types[ti][0]), d, runs[ri][1], mi ? " (merged in the kernel)" : "");
+                    }
+                    free(xq);
+                    free(xm);
                 }
                 free(cpu);
                 free(gpu);
@@ -198,6 +256,9 @@ static void check_attention(void) {
     printf("  attention: worst relative error GPU vs CPU %.3g (bound 1e-4)\n", worst);
     printf("  attention on tensor cores: %d cases, worst relative error GPU vs CPU %.3g (bound 2e-3)\n", n_tc, worst_tc);
     CHECK(n_tc == 2 * 3 * 3, "tensor-core cases: %d (2 head sizes x 3 types x 3 one-token runs)", n_tc);
+    printf("  attention: the Wo input items of %d decode runs with splits (merge kernel and in-kernel merge) checked\n",
+           n_xq);
+    CHECK(n_xq > 0, "no Wo input items checked");
 }
 
 /* Magnitudes like a real model's: sharp attention (q x 4) over small V rows (x 1e-3). The
