@@ -136,14 +136,8 @@ __device__ void tn_cu_dec_finish(const tn_cu_dec_args &d, const tn_cu_attn &a, c
     }
     __syncthreads();
     for (int idx = tid; idx < GB * HD; idx += AD_T) d.out[obase + idx] = red[idx];
-    if (d.xq) { /* one warp per 32-value item: tn_cu_quant_item's arithmetic, lane l value l */
-        const int64_t row_items = (int64_t)a.n_head * HD / 32;
-        for (int it = warp; it < GB * HD / 32; it += AD_W) {
-            tn_cu_xmeta m;
-            d.xq[obase + it * 32 + lane] = tn_cu_warp_quant_item(red[it * 32 + lane], &m);
-            if (lane == 0) d.xm[(int64_t)t * row_items + (obase - (int64_t)t * a.n_head * HD) / 32 + it] = m;
-        }
-    }
+    if (d.xq) /* one warp per 32-value item: tn_cu_quant_item's arithmetic */
+        tn_cu_quant_items(red, GB * HD / 32, d.xq + obase, d.xm + obase / 32, warp, AD_W);
 }
 
 /* The tensor-core decode kernel (cuda_attn_tc.cu): f16 K and V, head size a multiple of 16 up

@@ -214,7 +214,7 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     ex->tc_from = tf && atoi(tf) >= 0 ? atoi(tf) : 1024;
     ex->turbo_tc = env_flag("TERN_CUDA_TURBO_TC", true);
     const char *tp = getenv("TERN_CUDA_TURBO_PDL");
-    ex->turbo_pdl = !ex->pdl || !tp ? 0 : !strcmp(tp, "store") ? 2 : env_flag("TERN_CUDA_TURBO_PDL", false) ? 1 : 0;
+    ex->turbo_pdl = !ex->pdl || !env_flag("TERN_CUDA_TURBO_PDL", false) ? 0 : !strcmp(tp, "store") ? 2 : 1;
     ex->turbo_xq = env_flag("TERN_CUDA_TURBO_XQ", true);
     /* RoPE in the q/k/v mat-vecs and the cache store in the attention kernel for TurboQuant
      * caches (with the one-warp store): Llama-3-8B Q4_K_M turbo3 tg64 on the H200 +8 % at d8192,

@@ -591,6 +591,18 @@ __device__ __forceinline__ int8_t tn_cu_warp_quant_item(float x, tn_cu_xmeta *m)
     m->s1 = (int16_t)__shfl_sync(0xffffffffu, s, 16);
     return (int8_t)v;
 }
+
+/* n_items 32-value items of src quantized by the block's warps (warp w takes items w, w + n_warps,
+ * ...; lane l value l) into xq[item * 32 + l] and xm[item]. */
+__device__ __forceinline__ void tn_cu_quant_items(const float *src, int n_items, int8_t *xq, tn_cu_xmeta *xm,
+                                                  int warp, int n_warps) {
+    const int lane = threadIdx.x & 31;
+    for (int it = warp; it < n_items; it += n_warps) {
+        tn_cu_xmeta m;
+        xq[it * 32 + lane] = tn_cu_warp_quant_item(src[it * 32 + lane], &m);
+        if (lane == 0) xm[it] = m;
+    }
+}
 #endif
 
 #endif

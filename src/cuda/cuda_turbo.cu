@@ -190,17 +190,10 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
     }
     __syncthreads();
     if (args.v.bits) tq_rotate_smem(os, args.g, a.rot_seed, true);
-    const int t = th / a.n_head, h = th % a.n_head;
-    float *out = a.out + ((size_t)t * a.n_head + h) * d;
-    for (int i = tid; i < d; i += blockDim.x) out[i] = os[i];
-    if (a.xq) { /* the output projection's input items: one warp per item, lane l value l */
-        const size_t row_items = (size_t)a.n_head * d / 32;
-        for (int it = warp; it < d / 32; it += TQ_WARPS) {
-            tn_cu_xmeta m;
-            a.xq[((size_t)t * a.n_head + h) * d + it * 32 + lane] = tn_cu_warp_quant_item(os[it * 32 + lane], &m);
-            if (lane == 0) ((tn_cu_xmeta *)a.xm)[t * row_items + (size_t)h * d / 32 + it] = m;
-        }
-    }
+    const size_t obase = (size_t)th * d; /* token th / n_head, head th % n_head */
+    for (int i = tid; i < d; i += blockDim.x) a.out[obase + i] = os[i];
+    if (a.xq) /* the output projection's input items */
+        tn_cu_quant_items(os, d / 32, a.xq + obase, (tn_cu_xmeta *)a.xm + obase / 32, warp, TQ_WARPS);
 }
 
 struct tq_store_args {
@@ -294,21 +287,7 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_store_kernel(const tq_store_arg
         if (skip_s[sb]) idx[i] = (uint8_t)(1 << (c.bits - 1));
     }
     __syncthreads();
-    uint8_t *qd = row + (size_t)h * c.head_bytes;
-    if (c.bits == 4) {
-        for (int k = threadIdx.x; k < d / 2; k += blockDim.x)
-            qd[k] = (uint8_t)(idx[2 * k] | idx[2 * k + 1] << 4);
-    } else {
-        for (int k = threadIdx.x; k < d / 4; k += blockDim.x)
-            qd[k] = (uint8_t)((idx[4 * k] & 3) | (idx[4 * k + 1] & 3) << 2 | (idx[4 * k + 2] & 3) << 4 |
-                              (idx[4 * k + 3] & 3) << 6);
-        if (c.bits == 3)
-            for (int k = threadIdx.x; k < d / 8; k += blockDim.x) {
-                uint8_t v = 0;
-                for (int j = 0; j < 8; j++) v |= (uint8_t)(((idx[8 * k + j] >> 2) & 1) << j);
-                qd[d / 4 + k] = v;
-            }
-    }
+    tq_pack_codes(idx, row + (size_t)h * c.head_bytes, d, c.bits, threadIdx.x, blockDim.x);
     if (threadIdx.x < g.n_sub) { /* one thread per sub-block */
         int sb = threadIdx.x, n = g.len[sb];
         float nrm = skip_s[sb] ? (float)len_s[sb] : (float)(len_s[sb] * sqrt((double)n / cc_s[sb]));

@@ -139,14 +139,8 @@ static __device__ void td_finish(const tn_cuda_turbo_attn &a, const float *wm, c
     td_rotate(red, GB, D, a.rot_seed, true);
     const int64_t obase = ((int64_t)t * a.n_head + h0) * D;
     for (int idx = tid; idx < GB * D; idx += TD_T) a.out[obase + idx] = red[idx];
-    if (a.xq) { /* the output projection's input items: one warp per item, lane l value l */
-        const int warp = tid >> 5, lane = tid & 31;
-        for (int it = warp; it < GB * D / 32; it += TD_W) {
-            tn_cu_xmeta m;
-            a.xq[obase + it * 32 + lane] = tn_cu_warp_quant_item(red[it * 32 + lane], &m);
-            if (lane == 0) ((tn_cu_xmeta *)a.xm)[obase / 32 + it] = m;
-        }
-    }
+    if (a.xq) /* the output projection's input items */
+        tn_cu_quant_items(red, GB * D / 32, a.xq + obase, (tn_cu_xmeta *)a.xm + obase / 32, tid >> 5, TD_W);
 }
 
 #endif

@@ -15,6 +15,25 @@ __device__ __forceinline__ double tq_warp_sum(double v) {
     return v;
 }
 
+/* Packs the d codes idx[] of one head into its bytes qd (kv_types.c's layout: 4-bit codes two per
+ * byte; 2- and 3-bit codes' low two bits four per byte, then for 3 bits the high bits eight per
+ * byte), threads i0, i0 + step, ... of the caller each writing their bytes. */
+__device__ __forceinline__ void tq_pack_codes(const uint8_t *idx, uint8_t *qd, int d, int bits, int i0, int step) {
+    if (bits == 4) {
+        for (int b = i0; b < d / 2; b += step) qd[b] = (uint8_t)(idx[2 * b] | idx[2 * b + 1] << 4);
+        return;
+    }
+    for (int b = i0; b < d / 4; b += step)
+        qd[b] = (uint8_t)((idx[4 * b] & 3) | (idx[4 * b + 1] & 3) << 2 | (idx[4 * b + 2] & 3) << 4 |
+                          (idx[4 * b + 3] & 3) << 6);
+    if (bits == 3)
+        for (int b = i0; b < d / 8; b += step) {
+            uint8_t v = 0;
+            for (int j = 0; j < 8; j++) v |= (uint8_t)(((idx[8 * b + j] >> 2) & 1) << j);
+            qd[d / 4 + b] = v;
+        }
+}
+
 /* Quantizes x[0 .. D) into head h of the cache row `row` (codes and fp16 norm; plain f16/f32
  * copy for a cache of bits 0). sidx: D bytes of shared memory private to the warp. */
 template <int D>
@@ -85,20 +104,7 @@ __device__ void tq_store_head_warp(const float *x, const tq_cache &c, uint32_t s
 #pragma unroll
     for (int j = 0; j < E; j++) sidx[lane + 32 * j] = (uint8_t)(skip ? 1 << (c.bits - 1) : k[j]);
     __syncwarp();
-    uint8_t *qd = row + (size_t)h * c.head_bytes;
-    if (c.bits == 4) {
-        for (int b = lane; b < D / 2; b += 32) qd[b] = (uint8_t)(sidx[2 * b] | sidx[2 * b + 1] << 4);
-    } else {
-        for (int b = lane; b < D / 4; b += 32)
-            qd[b] = (uint8_t)((sidx[4 * b] & 3) | (sidx[4 * b + 1] & 3) << 2 | (sidx[4 * b + 2] & 3) << 4 |
-                              (sidx[4 * b + 3] & 3) << 6);
-        if (c.bits == 3)
-            for (int b = lane; b < D / 8; b += 32) {
-                uint8_t v = 0;
-                for (int j = 0; j < 8; j++) v |= (uint8_t)(((sidx[8 * b + j] >> 2) & 1) << j);
-                qd[D / 4 + b] = v;
-            }
-    }
+    tq_pack_codes(sidx, row + (size_t)h * c.head_bytes, D, c.bits, lane, 32);
     if (lane == 0) {
         const float nrm = skip ? (float)len : (float)(len * sqrt((double)D / cc));
         ((__half *)(row + c.norm_off))[h] = __float2half_rn(nrm);
