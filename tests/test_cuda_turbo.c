@@ -10,8 +10,8 @@
  *    relative error <= 1e-4 (float sums in another order, __expf), decode (1 token) with 1, 4 and
  *    16 KV splits and prefill (9 tokens) with 1 and 2 splits, GQA 8/4, 300 cells, two sequences;
  *    the decode runs again on the tensor-core kernel (use_tc) where it applies (same turbo type
- *    for K and V, head 64 or 128), relative error <= 2e-3; runs of several splits also with the
- *    splits merged by the decode kernels' last blocks (merge_in), same bounds;
+ *    for K and V, head 64 or 128), relative error <= 2e-3; decode runs with several splits also
+ *    check the Wo input items written with the output (xq_bad_items);
  *  - argument checks (no GPU needed): unsupported head size / types are refused with a message.
  * Run on the GPU machine: make CUDA=1 BUILD=build-cuda build-cuda/tests/test_cuda_turbo &&
  * build-cuda/tests/test_cuda_turbo */
@@ -200,55 +200,48 @@ static void check_attention(void) {
                 size_t n = (size_t)n_tok * 8 * d;
                 float *cpu = malloc(n * sizeof(float)), *gpu = calloc(n, sizeof(float));
                 tkv_attention_cpu(&c, cpu, 2);
-                /* with several splits, again with the splits merged by the decode kernel's last
-                 * blocks (merge_in) instead of the merge kernel */
-                for (int mi = 0; mi < (runs[ri][1] > 1 ? 2 : 1); mi++) {
-                    tn_cuda_turbo_attn a = case_args(&c, gpu, runs[ri][1]);
-                    a.merge_in = mi;
-                    /* decode with splits and whole 32-value items: the Wo input items too */
-                    int8_t *xq = NULL;
-                    xmeta *xm = NULL;
-                    if (n_tok == 1 && runs[ri][1] > 1 && d % 32 == 0) {
-                        xq = malloc(n);
-                        xm = malloc(n / 32 * sizeof(xmeta));
-                        a.xq = xq;
-                        a.xm = xm;
-                    }
-                    memset(gpu, 0, n * sizeof(float));
-                    int rc = tn_cuda_turbo_attention_host(&a);
-                    CHECK(rc == 0, "attention: %s", tn_last_error());
-                    double e = tkv_rel_err(gpu, cpu, n);
-                    if (e > worst) worst = e;
-                    CHECK(rc == 0 && e <= 1e-4, "%s/%s d=%d tokens %d splits %d%s: rel err %.3g",
-                          tn_kv_type_name(types[ti][0]), tn_kv_type_name(types[ti][1]), d, n_tok,
-                          runs[ri][1], mi ? " (merged in the kernel)" : "", e);
-                    if (xq && rc == 0) {
-                        const int bad = xq_bad_items(gpu, xq, xm, n);
-                        n_xq++;
-                        CHECK(bad == 0, "%s d=%d splits %d%s: %d of %zu Wo input items wrong",
-                              tn_kv_type_name(types[ti][0]), d, runs[ri][1], mi ? " (merged in the kernel)" : "", bad,
-                              n / 32);
-                    }
-                    /* the tensor-core decode kernel where it applies: codebook values and the
-                     * probabilities rounded to f16 (relative 2^-11 each), hence 2e-3 */
-                    a.use_tc = 1;
-                    if (tn_cuda_turbo_tc_ok(&a)) {
-                        memset(gpu, 0, n * sizeof(float));
-                        rc = tn_cuda_turbo_attention_host(&a);
-                        CHECK(rc == 0, "attention (tensor cores): %s", tn_last_error());
-                        e = tkv_rel_err(gpu, cpu, n);
-                        if (e > worst_tc) worst_tc = e;
-                        n_tc += !mi;
-                        CHECK(rc == 0 && e <= 2e-3, "tensor cores %s d=%d tokens %d splits %d%s: rel err %.3g",
-                              tn_kv_type_name(types[ti][0]), d, n_tok, runs[ri][1], mi ? " (merged in the kernel)" : "",
-                              e);
-                        if (xq && rc == 0)
-                            CHECK(xq_bad_items(gpu, xq, xm, n) == 0, "tensor cores %s d=%d splits %d%s: Wo input items",
-                                  tn_kv_type_name(types[ti][0]), d, runs[ri][1], mi ? " (merged in the kernel)" : "");
-                    }
-                    free(xq);
-                    free(xm);
+                tn_cuda_turbo_attn a = case_args(&c, gpu, runs[ri][1]);
+                /* decode with splits and whole 32-value items: the Wo input items too */
+                int8_t *xq = NULL;
+                xmeta *xm = NULL;
+                if (n_tok == 1 && runs[ri][1] > 1 && d % 32 == 0) {
+                    xq = malloc(n);
+                    xm = malloc(n / 32 * sizeof(xmeta));
+                    a.xq = xq;
+                    a.xm = xm;
                 }
+                memset(gpu, 0, n * sizeof(float));
+                int rc = tn_cuda_turbo_attention_host(&a);
+                CHECK(rc == 0, "attention: %s", tn_last_error());
+                double e = tkv_rel_err(gpu, cpu, n);
+                if (e > worst) worst = e;
+                CHECK(rc == 0 && e <= 1e-4, "%s/%s d=%d tokens %d splits %d: rel err %.3g",
+                      tn_kv_type_name(types[ti][0]), tn_kv_type_name(types[ti][1]), d, n_tok,
+                      runs[ri][1], e);
+                if (xq && rc == 0) {
+                    const int bad = xq_bad_items(gpu, xq, xm, n);
+                    n_xq++;
+                    CHECK(bad == 0, "%s d=%d splits %d: %d of %zu Wo input items wrong",
+                          tn_kv_type_name(types[ti][0]), d, runs[ri][1], bad, n / 32);
+                }
+                /* the tensor-core decode kernel where it applies: codebook values and the
+                 * probabilities rounded to f16 (relative 2^-11 each), hence 2e-3 */
+                a.use_tc = 1;
+                if (tn_cuda_turbo_tc_ok(&a)) {
+                    memset(gpu, 0, n * sizeof(float));
+                    rc = tn_cuda_turbo_attention_host(&a);
+                    CHECK(rc == 0, "attention (tensor cores): %s", tn_last_error());
+                    e = tkv_rel_err(gpu, cpu, n);
+                    if (e > worst_tc) worst_tc = e;
+                    n_tc++;
+                    CHECK(rc == 0 && e <= 2e-3, "tensor cores %s d=%d tokens %d splits %d: rel err %.3g",
+                          tn_kv_type_name(types[ti][0]), d, n_tok, runs[ri][1], e);
+                    if (xq && rc == 0)
+                        CHECK(xq_bad_items(gpu, xq, xm, n) == 0, "tensor cores %s d=%d splits %d: Wo input items",
+                              tn_kv_type_name(types[ti][0]), d, runs[ri][1]);
+                }
+                free(xq);
+                free(xm);
                 free(cpu);
                 free(gpu);
                 tkv_case_free(&c);
@@ -256,7 +249,7 @@ static void check_attention(void) {
     printf("  attention: worst relative error GPU vs CPU %.3g (bound 1e-4)\n", worst);
     printf("  attention on tensor cores: %d cases, worst relative error GPU vs CPU %.3g (bound 2e-3)\n", n_tc, worst_tc);
     CHECK(n_tc == 2 * 3 * 3, "tensor-core cases: %d (2 head sizes x 3 types x 3 one-token runs)", n_tc);
-    printf("  attention: the Wo input items of %d decode runs with splits (merge kernel and in-kernel merge) checked\n",
+    printf("  attention: the Wo input items of %d decode runs with splits checked\n",
            n_xq);
     CHECK(n_xq > 0, "no Wo input items checked");
 }

@@ -62,8 +62,6 @@ static tn_cuda_turbo_attn turbo_args(tn_cu_exec *ex, float *out, const float *q,
     t.part = ex->part;
     t.use_tc = ex->turbo_tc;
     t.pdl = ex->turbo_pdl == 1;
-    t.merge_in = ex->turbo_merge_in;
-    t.cnt = ex->cnt;
     return t;
 }
 

@@ -220,7 +220,6 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
      * caches (with the one-warp store): Llama-3-8B Q4_K_M turbo3 tg64 on the H200 +8 % at d8192,
      * +6 % at d32768 (2026-12-03 record) */
     ex->turbo_fuse = env_flag("TERN_CUDA_TURBO_FUSE", true);
-    ex->turbo_merge_in = env_flag("TERN_CUDA_TURBO_MERGE_IN", false);
     ex->mv_stage = env_flag("TERN_CUDA_STAGE", true);
     ex->fuse_rope = ex->mv_stage && env_flag("TERN_CUDA_FUSE_ROPE", true);
     /* TERN_CUDA_FUSE_QUANT: 0 never, 2 for every width, else where the blocks fill the GPU (1) */
@@ -577,8 +576,6 @@ static bool ensure_scratch(tn_cu_exec *ex) {
             if (p > part) part = p;
             size_t h = tn_cu_turbo_kvh(&op->at, (int32_t)op->n_rows, ex->n_kv);
             if (h > kvh) kvh = h;
-            size_t c = (size_t)op->n_rows * (size_t)op->at.n_head * sizeof(unsigned); /* merge_in counters */
-            if (op->n_split > 1 && c > cnt) cnt = c;
         } else if (op->kind == TN_CU_OP_ATTN) {
             size_t p = tn_cu_attn_scratch(&op->at, (int32_t)op->n_rows, op->n_split) * sizeof(float);
             if (p > part) part = p;

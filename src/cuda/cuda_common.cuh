@@ -131,9 +131,6 @@ typedef struct tn_cu_exec {
                         cache store by the attention kernel (tn_cuda_turbo_attn.new_k), instead of
                         k_rope_store and the store kernel (TERN_CUDA_TURBO_FUSE=0) */
     int store_in_op; /* the attention op that stores the token's K/V (turbo_fuse), or -1 */
-    bool turbo_merge_in; /* TurboQuant decode: the splits merged by the decode kernel's last block
-                            of each head group, no merge kernel (TERN_CUDA_TURBO_MERGE_IN=1; not
-                            yet run on a GPU, off) */
     int tc_slots, tc_slots_key; /* blocks of the tensor-core decode kernel (f16 or TurboQuant)
                                    resident at once, for the layer shape `key` (0: not yet asked) */
     bool mv_stage; /* decode mat-vecs stage activations in shared memory (TERN_CUDA_STAGE=0: off) */

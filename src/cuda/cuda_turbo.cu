@@ -344,7 +344,7 @@ extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream
     if (!tn_cuda_turbo_supported(a->type_k, a->type_v, a->head_dim) || a->n_head_kv <= 0 ||
         a->n_head % a->n_head_kv || a->n_split < 1 || a->n_split > TQ_MAX_SPLIT ||
         (a->n_split > 1 && !a->part) || (a->xq && (a->n_split < 2 || a->head_dim % 32 || !a->xm)) ||
-        (a->new_k && (a->n_tokens != 1 || !a->new_v || !a->new_cell)) || (a->merge_in && a->n_split > 1 && !a->cnt))
+        (a->new_k && (a->n_tokens != 1 || !a->new_v || !a->new_cell)))
         return tn_set_error("CUDA TurboQuant attention: unsupported shape (types %s/%s, head %d, "
                             "heads %d/%d, splits %d)",
                             tn_kv_type_name(a->type_k), tn_kv_type_name(a->type_v), a->head_dim,
@@ -372,7 +372,7 @@ extern "C" int tn_cuda_turbo_attention(const tn_cuda_turbo_attn *a, void *stream
         dim3 grid((unsigned)(a->n_tokens * a->n_head), (unsigned)a->n_split);
         tq_attn_kernel<<<grid, TQ_THREADS, 0, st>>>(args);
     }
-    if (a->n_split > 1 && !(fast && a->merge_in)) /* else the decode kernel's last blocks merged */
+    if (a->n_split > 1)
         tn_cu_launch_on(st, a->pdl != 0, tq_merge_kernel, dim3((unsigned)(a->n_tokens * a->n_head)), dim3(TQ_THREADS),
                         0, args);
     cudaError_t err = cudaGetLastError();
@@ -441,10 +441,6 @@ extern "C" int tn_cuda_turbo_attention_host(const tn_cuda_turbo_attn *a) {
     if (err == cudaSuccess) err = cudaMalloc((void **)&d.out, nq * sizeof(float));
     size_t np = tn_cuda_turbo_scratch(a);
     if (err == cudaSuccess && np) err = cudaMalloc((void **)&d.part, np * sizeof(float));
-    const size_t nc = (size_t)a->n_tokens * a->n_head * sizeof(unsigned);
-    d.cnt = NULL;
-    if (err == cudaSuccess && a->merge_in) err = cudaMalloc((void **)&d.cnt, nc);
-    if (err == cudaSuccess && d.cnt) err = cudaMemset(d.cnt, 0, nc);
     const size_t nx = nq / 32 * 8; /* tn_cu_xmeta: float + 2 int16 */
     d.xq = NULL;
     d.xm = NULL;
@@ -459,7 +455,7 @@ extern "C" int tn_cuda_turbo_attention_host(const tn_cuda_turbo_attn *a) {
         rc = err == cudaSuccess ? 0 : -1;
     }
     if (err != cudaSuccess) tn_set_error("CUDA TurboQuant attention (test wrapper): %s", cudaGetErrorString(err));
-    const void *ptrs[] = {d.k, d.v, d.q, d.pos, d.seq, d.cell_pos, d.cell_seq, d.out, d.part, d.cnt, d.xq, d.xm};
+    const void *ptrs[] = {d.k, d.v, d.q, d.pos, d.seq, d.cell_pos, d.cell_seq, d.out, d.part, d.xq, d.xm};
     for (size_t i = 0; i < sizeof ptrs / sizeof ptrs[0]; i++) cudaFree((void *)ptrs[i]);
     return rc;
 }

@@ -46,11 +46,6 @@ typedef struct tn_cuda_turbo_attn {
      * tensor-core kernel itself where it applies, else by the store kernel launched first */
     const float *new_k, *new_v;
     const int32_t *new_cell;
-    /* 1 (with n_split > 1): the fast decode kernels' last block of each head group merges the
-     * splits (and writes xq) instead of the merge kernel; cnt: n_tokens * n_head zeroed counters
-     * (device), left zeroed. The reference kernel ignores it (the merge kernel runs). */
-    int32_t merge_in;
-    unsigned *cnt;
 } tn_cuda_turbo_attn;
 
 /* Writing K and V of a batch into the cache (after RoPE); device pointers. */
@@ -99,8 +94,7 @@ int tn_cuda_turbo_tc_slots(const tn_cuda_turbo_attn *a, int device);
 
 /* Test wrappers on host memory: copy in, run, copy out, synchronize. a->k/v/q/pos/seq/cell_pos/
  * cell_seq point to host memory of n_kv rows / n_tokens entries; out is host memory, and so are
- * xq / xm where set (n_tokens * n_head * head_dim bytes and / 32 items of 8 bytes); a->cnt is
- * ignored (counters are made when merge_in is set). */
+ * xq / xm where set (n_tokens * n_head * head_dim bytes and / 32 items of 8 bytes). */
 int tn_cuda_turbo_attention_host(const tn_cuda_turbo_attn *a);
 /* s->k/v/cell in host memory; k_cache/v_cache host buffers of n_cells rows that receive the
  * rows written on the device (the other rows are copied back unchanged). */
