@@ -60,7 +60,10 @@ constexpr int TT_TILE = 16;
  *   two fifths of the L1/shared-memory wavefronts of a tile (the kernel's busiest unit, 71 % in
  *   the 2026-12-02d profile; H200, tg32 @ d32768, leaving the tiles out of the kernel made the
  *   step 31 % shorter, 2026-12-03b record), for about as many ALU instructions. Not yet run on a
- *   GPU: off. */
+ *   GPU: off.
+ * TN_TT_QWARP=1: the query heads rotated by one warp each (tq_rotate_warp: shuffles, the same
+ *   float operations) instead of td_rotate's nine block barriers; leaving the rotation out made
+ *   the d32768 step 2-5 us per layer shorter (2026-12-03b record). Not yet run on a GPU: off. */
 #ifndef TN_TT_NST
 #define TN_TT_NST 3
 #endif
@@ -75,6 +78,9 @@ constexpr int TT_TILE = 16;
 #endif
 #ifndef TN_TT_PRMT
 #define TN_TT_PRMT 0
+#endif
+#ifndef TN_TT_QWARP
+#define TN_TT_QWARP 0
 #endif
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
@@ -279,10 +285,24 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
         issue(i);
     const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
     const tt_ptab ptab = tt_ptab_make(kc.cb.c, 1 << BITS); /* TN_TT_PRMT */
-    for (int i = tid; i < GB * D; i += TD_T)
-        qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
-    __syncthreads();
-    td_rotate(qs, GB, D, a.rot_seed, false);
+    if (TN_TT_QWARP) { /* a warp per query head, from global memory into the rotated qs */
+        for (int g = warp; g < GB; g += TD_W) {
+            float y[D / 32];
+#pragma unroll
+            for (int j = 0; j < D / 32; j++)
+                y[j] = a.q[((int64_t)t * a.n_head + h0 + g) * D + lane + 32 * j];
+            tq_rotate_warp<D>(y, a.rot_seed);
+#pragma unroll
+            for (int j = 0; j < D / 32; j++)
+                qs[g * D + lane + 32 * j] = y[j];
+        }
+        __syncthreads();
+    } else {
+        for (int i = tid; i < GB * D; i += TD_T)
+            qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
+        __syncthreads();
+        td_rotate(qs, GB, D, a.rot_seed, false);
+    }
     const int my_pos = a.pos[t], my_seq = a.seq[t];
     const float isn = 1.0f / sqrtf((float)D);
     tn_cu_tc_warp<D, C::LD> w;
