@@ -15,15 +15,17 @@ __device__ __forceinline__ double tq_warp_sum(double v) {
     return v;
 }
 
-/* Rotates one head vector held by a warp, lane l holding elements l + 32 j (y[j], j < D / 32),
- * forward as tq_rotate_smem / td_rotate: the same float operation for every butterfly (strides
- * below 32 through shuffles, the others within a lane), so the results are identical. D: a power
- * of two, 32 .. 256 (one rotation block). */
-template <int D> __device__ __forceinline__ void tq_rotate_warp(float y[D / 32], uint32_t seed) {
+/* Rotates (or un-rotates) one head vector held by a warp, lane l holding elements l + 32 j (y[j],
+ * j < D / 32), as tq_rotate_smem / td_rotate: the same float operation for every butterfly
+ * (strides below 32 through shuffles, the others within a lane), so the results are identical.
+ * D: a power of two, 32 .. 256 (one rotation block). */
+template <int D>
+__device__ __forceinline__ void tq_rotate_warp(float y[D / 32], uint32_t seed, bool inverse = false) {
     constexpr int E = D / 32;
     const int lane = threadIdx.x & 31;
+    const uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
 #pragma unroll
-    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], tq_sign(seed, lane + 32 * j));
+    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], tq_sign(seed, pre + lane + 32 * j));
 #pragma unroll
     for (int s = 1; s < 32; s <<= 1)
 #pragma unroll
@@ -42,7 +44,7 @@ template <int D> __device__ __forceinline__ void tq_rotate_warp(float y[D / 32],
             }
     const float rs = 1.0f / sqrtf((float)D);
 #pragma unroll
-    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], __fmul_rn(tq_sign(seed, 1024u + lane + 32 * j), rs));
+    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], __fmul_rn(tq_sign(seed, post + lane + 32 * j), rs));
 }
 
 /* Packs the d codes idx[] of one head into its bytes qd (kv_types.c's layout: 4-bit codes two per
