@@ -40,7 +40,7 @@ ncu_time() {
     local t0=$(date +%s) rc
     timeout ${NCU_TIMEOUT:-300} ncu --clock-control none --cache-control none --csv --log-file "$OUT/ncu-$label.csv" \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum $filt \
-        $B/tern bench -m $f -ngl 99 --bw $BW "$@" > "$OUT/ncu-$label.log" 2>&1
+        ${TERN:-$B/tern} bench -m $f -ngl 99 --bw $BW "$@" > "$OUT/ncu-$label.log" 2>&1
     rc=$?
     echo "== ncu $label: $filt | tern bench -m $(basename $f) -ngl 99 $*  (rc $rc, $(( $(date +%s) - t0 )) s)" >> "$SUM"
     python3 bench/cuda/ncu_summary.py "$OUT/ncu-$label.csv" $mark >> "$SUM" 2>&1 || tail -5 "$OUT/ncu-$label.log" >> "$SUM"
