@@ -310,8 +310,9 @@ void tn_cu_run_ops(tn_cu_exec *ex, const tn_cu_op *ops, int n) {
                 q = q && tn_cu_turbo_quantizes_out(ex, &op->at, (int32_t)op->n_rows, op->n_split);
                 const tn_cu_op *r = i == ex->store_in_op ? &ops[i - 1] : NULL; /* stores the token's K/V */
                 ex->store_in_op = -1;
-                tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
-                                      q ? ex->xq : NULL, q ? ex->xm : NULL, r ? r->k : NULL, r ? r->x : NULL);
+                if (!skipped(ex, "attn")) /* (with the token's cache store, if the kernel does it) */
+                    tn_cu_turbo_attention(ex, op->out, op->x, &op->at, (int32_t)op->n_rows, op->n_split,
+                                          q ? ex->xq : NULL, q ? ex->xm : NULL, r ? r->k : NULL, r ? r->x : NULL);
                 i = after_quantizing(ex, ops, n, i, q);
                 break;
             }
