@@ -122,32 +122,27 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_attn_kernel(const tq_attn_args 
     for (int i = threadIdx.x; i < d; i += blockDim.x) out[i] = qs[i];
 }
 
-/* TN_TQ_MERGE_WROT=1 (A/B build): the merge's ending by warp 0 alone for heads of 64, 128 or 256
- * (one rotation block): the un-rotation in registers (tq_rotate_warp: the same float operations
- * as tq_rotate_smem, no block barriers), the output written, and the Wo input items quantized
- * from the registers (item j is y[j] across the lanes, as tn_cu_quant_items takes it). The
- * merge kernel cost 2-4 us per layer in the decode step (2026-12-03b record). Not yet run on a
- * GPU: off. */
+/* TN_TQ_MERGE_WROT=1 (A/B build): for heads of 64, 128 or 256 (one rotation block) the merge
+ * un-rotates its output with warp 0 alone (tq_rotate_warp: the same float operations as
+ * tq_rotate_smem) and one block barrier instead of tq_rotate_smem's nine. The merge kernel cost
+ * 2-4 us per layer in the decode step (2026-12-03b record). Not yet run on a GPU: off. */
 #ifndef TN_TQ_MERGE_WROT
 #define TN_TQ_MERGE_WROT 0
 #endif
 
-template <int D>
-__device__ void tq_merge_end_warp(const tn_cuda_turbo_attn &a, const float *os, size_t obase) {
-    const int lane = threadIdx.x & 31;
-    float y[D / 32];
-#pragma unroll
-    for (int j = 0; j < D / 32; j++) y[j] = os[lane + 32 * j];
-    tq_rotate_warp<D>(y, a.rot_seed, true);
-#pragma unroll
-    for (int j = 0; j < D / 32; j++) a.out[obase + lane + 32 * j] = y[j];
-    if (!a.xq) return;
-#pragma unroll
-    for (int j = 0; j < D / 32; j++) {
-        tn_cu_xmeta m;
-        a.xq[obase + 32 * j + lane] = tn_cu_warp_quant_item(y[j], &m);
-        if (lane == 0) ((tn_cu_xmeta *)a.xm)[obase / 32 + j] = m;
+/* In place on shared memory x[d], whole block: tq_rotate_smem's un-rotation, by warp 0 where
+ * TN_TQ_MERGE_WROT applies. */
+static __device__ void tq_unrotate_merged(float *x, const tq_geo &g, uint32_t seed) {
+    if (TN_TQ_MERGE_WROT && g.n_sub == 1 && (g.d == 64 || g.d == 128 || g.d == 256)) {
+        if (threadIdx.x < 32) {
+            if (g.d == 64) tq_rotate_vec_warp<64>(x, x, seed, true);
+            else if (g.d == 128) tq_rotate_vec_warp<128>(x, x, seed, true);
+            else tq_rotate_vec_warp<256>(x, x, seed, true);
+        }
+        __syncthreads();
+        return;
     }
+    tq_rotate_smem(x, g, seed, true);
 }
 
 /* Split-KV merge: one block per (token, head) combines the n_split partial softmax sums, then
@@ -217,24 +212,8 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
         os[i] = o * inv;
     }
     __syncthreads();
+    if (args.v.bits) tq_unrotate_merged(os, args.g, a.rot_seed);
     const size_t obase = (size_t)th * d; /* token th / n_head, head th % n_head */
-    if (TN_TQ_MERGE_WROT && args.v.bits && args.g.n_sub == 1) {
-        if (warp) return;
-        switch (d) {
-        case 64:
-            tq_merge_end_warp<64>(a, os, obase);
-            return;
-        case 128:
-            tq_merge_end_warp<128>(a, os, obase);
-            return;
-        case 256:
-            tq_merge_end_warp<256>(a, os, obase);
-            return;
-        default:
-            break;
-        }
-    }
-    if (args.v.bits) tq_rotate_smem(os, args.g, a.rot_seed, true);
     for (int i = tid; i < d; i += blockDim.x) a.out[obase + i] = os[i];
     if (a.xq) /* the output projection's input items */
         tn_cu_quant_items(os, d / 32, a.xq + obase, (tn_cu_xmeta *)a.xm + obase / 32, warp, TQ_WARPS);

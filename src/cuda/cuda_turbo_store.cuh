@@ -47,6 +47,18 @@ __device__ __forceinline__ void tq_rotate_warp(float y[D / 32], uint32_t seed, b
     for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], __fmul_rn(tq_sign(seed, post + lane + 32 * j), rs));
 }
 
+/* tq_rotate_warp of the vector src[0 .. D) into dst (global or shared memory; may be src). */
+template <int D>
+__device__ __forceinline__ void tq_rotate_vec_warp(const float *src, float *dst, uint32_t seed, bool inverse) {
+    const int lane = threadIdx.x & 31;
+    float y[D / 32];
+#pragma unroll
+    for (int j = 0; j < D / 32; j++) y[j] = src[lane + 32 * j];
+    tq_rotate_warp<D>(y, seed, inverse);
+#pragma unroll
+    for (int j = 0; j < D / 32; j++) dst[lane + 32 * j] = y[j];
+}
+
 /* Packs the d codes idx[] of one head into its bytes qd (kv_types.c's layout: 4-bit codes two per
  * byte; 2- and 3-bit codes' low two bits four per byte, then for 3 bits the high bits eight per
  * byte), threads i0, i0 + step, ... of the caller each writing their bytes. */

@@ -184,28 +184,26 @@ template <int BITS, int REP>
 __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k,
                                            const uint32_t *tab, const tt_ptab &pt, __half2 rs,
                                            __half *dst) {
+    uint32_t d[4]; /* the four half2 pairs */
     if (TN_TT_PRMT && BITS != 4) {
         const uint32_t sel = tt_sel8<BITS>(lo, hi, k);
-        uint32_t d[4];
         tt_perm4(pt, sel, d[0], d[1]);
         tt_perm4(pt, sel >> 16, d[2], d[3]);
-        *(uint4 *)(dst + 8 * k) =
-            make_uint4(scale_h2(d[0], rs), scale_h2(d[1], rs), scale_h2(d[2], rs), scale_h2(d[3], rs));
-        return;
-    }
-    uint32_t p[4];
+    } else {
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-        if (BITS == 4) {
-            p[j] = (lo[k] >> (8 * j)) & 255u;
-        } else {
-            p[j] = ((lo[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
-            if (BITS == 3) p[j] |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
+        for (int j = 0; j < 4; j++) {
+            uint32_t p;
+            if (BITS == 4) {
+                p = (lo[k] >> (8 * j)) & 255u;
+            } else {
+                p = ((lo[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
+                if (BITS == 3) p |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
+            }
+            d[j] = tab[p * REP];
         }
     }
     *(uint4 *)(dst + 8 * k) =
-        make_uint4(scale_h2(tab[p[0] * REP], rs), scale_h2(tab[p[1] * REP], rs),
-                   scale_h2(tab[p[2] * REP], rs), scale_h2(tab[p[3] * REP], rs));
+        make_uint4(scale_h2(d[0], rs), scale_h2(d[1], rs), scale_h2(d[2], rs), scale_h2(d[3], rs));
 }
 
 template <int D, int BITS>
@@ -286,16 +284,8 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
     const tt_ptab ptab = tt_ptab_make(kc.cb.c, 1 << BITS); /* TN_TT_PRMT */
     if (TN_TT_QWARP) { /* a warp per query head, from global memory into the rotated qs */
-        for (int g = warp; g < GB; g += TD_W) {
-            float y[D / 32];
-#pragma unroll
-            for (int j = 0; j < D / 32; j++)
-                y[j] = a.q[((int64_t)t * a.n_head + h0 + g) * D + lane + 32 * j];
-            tq_rotate_warp<D>(y, a.rot_seed);
-#pragma unroll
-            for (int j = 0; j < D / 32; j++)
-                qs[g * D + lane + 32 * j] = y[j];
-        }
+        for (int g = warp; g < GB; g += TD_W)
+            tq_rotate_vec_warp<D>(a.q + ((int64_t)t * a.n_head + h0 + g) * D, qs + g * D, a.rot_seed, false);
         __syncthreads();
     } else {
         for (int i = tid; i < GB * D; i += TD_T)
