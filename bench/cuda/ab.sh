@@ -3,7 +3,7 @@
 # compared within one). Each variant is a stripped tern in build-cuda-dev/v-NAME/ once bin.txz is
 # unpacked (bench/cuda/pack_variant.sh; the current tree, bench/cuda/pack.sh, is "cur"); every
 # variant runs the same benchmarks, interleaved, REPS rounds (TESTS=1: each variant's
-# test_cuda_turbo first).
+# test_cuda_turbo first; VARIANTS="cur NAME ...": only those).
 #   bench/cuda/ab.sh "SHAPE:TYPE[:ARGS] ..."      e.g. "llama3-8b:q4_0 llama3-8b:Q4_K_M:-d_32768"
 # ARGS: extra tern bench arguments with '_' for spaces (default -p 0 -n 128 -r 3).
 RAW=${RAW:-/tmp/raw}
@@ -14,6 +14,7 @@ VARS="cur"
 for d in $B/v-*/; do
     [ -x "$d/tern" ] && v=$(basename "$d") && VARS="$VARS ${v#v-}"
 done
+VARS=${VARIANTS:-$VARS} # VARIANTS="cur a b": only those
 # TESTS=1: each variant's own test_cuda_turbo first (bench/cuda/pack_variant.sh packs it)
 if [ "${TESTS:-0}" = 1 ]; then
     for v in $VARS; do
