@@ -226,14 +226,6 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *fq = getenv("TERN_CUDA_FUSE_QUANT");
     ex->fuse_quant = env_flag("TERN_CUDA_FUSE_QUANT", true) ? (fq && !strcmp(fq, "2") ? 2 : 1) : 0;
     if (!ex->mv_stage) ex->fuse_quant = 0;
-    /* TERN_CUDA_MV_RING=1..3: the residual mat-vecs that quantize their output stream their
-     * weights through shared memory (cuda_matvec.cu, k_mv_ring; A/B, off until measured) */
-    const char *mr = getenv("TERN_CUDA_MV_RING");
-    ex->mv_ring = mr && atoi(mr) >= 1 && atoi(mr) <= 3 ? atoi(mr) : 0;
-    int optin = 0;
-    if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, be->device) != cudaSuccess)
-        optin = 48 * 1024;
-    ex->smem_optin = (size_t)optin;
     /* RoPE in the decode attention kernel: Qwen3-0.6B tg128 +1.9 % and +3.7 % on the H200 in two
      * calls (2026-12-02f record); Llama-shaped models do RoPE in the q/k/v mat-vecs, unaffected */
     ex->attn_rope = env_flag("TERN_CUDA_ATTN_ROPE", true);

@@ -16,7 +16,6 @@
  * kernel goes; the next mat-vecs apply its scale). In decode, a block first copies the int8
  * activations into shared memory. */
 #include "cuda/cuda_common.cuh"
-#include "cuda/cuda_mma.cuh"
 
 namespace {
 
@@ -95,16 +94,11 @@ __device__ __forceinline__ void row_map(const mv_args &p, int64_t wid, int seg[M
 /* Everything item `it` of a row needs (A words and the B/S meta words), so that a batch's loads
  * are all issued before any of its arithmetic waits on one. */
 template <int T>
-__device__ __forceinline__ void load_meta(const uint8_t *B, const uint8_t *S, int64_t it, uint32_t *m) {
-    using Q = tn_cu_qt<T>;
-    Q::meta(B + it * Q::QB, S + (it / Q::IPS) * Q::QS, (int)(it % Q::IPS), m);
-}
-
-template <int T>
 __device__ __forceinline__ void load_item(const uint8_t *A, const uint8_t *B, const uint8_t *S, int64_t it,
                                           uint32_t *a, uint32_t *m) {
-    tn_cu_load_a<tn_cu_qt<T>::QA>(A + it * tn_cu_qt<T>::QA, a);
-    load_meta<T>(B, S, it, m);
+    using Q = tn_cu_qt<T>;
+    tn_cu_load_a<Q::QA>(A + it * Q::QA, a);
+    Q::meta(B + it * Q::QB, S + (it / Q::IPS) * Q::QS, (int)(it % Q::IPS), m);
 }
 
 __device__ __forceinline__ void load_x(const int8_t *p, int x[8]) {
@@ -245,11 +239,6 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
-/* activations staged in shared memory: int8 items + their metadata (< 48 KB) */
-__host__ __device__ size_t stage_bytes(int64_t n_in) {
-    return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
-}
-
 /* The block's copy of the int8 activations and their metadata in shared memory `sm` (STAGE),
  * with the RMSNorm scale applied if the items still need it (in_ss). */
 __device__ __forceinline__ void stage_input(const mv_args &p, uint8_t *sm, const int8_t **xq,
@@ -365,146 +354,6 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
         }
     }
     epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
-}
-
-/* The residual mat-vecs that quantize their output (tn_cu_mv_io; 16-warp blocks of 32 rows, one
- * block per SM) with the weights' A words streamed through a ring of NS shared-memory stages of
- * US items per lane and row, filled by cp.async (TERN_CUDA_MV_RING; see ring_shape). Why: those
- * kernels ran at 1.85 TB/s against gate/up's 3.0 (2026-12-02f record), short of bytes in flight by
- * Little's law: a warp holds one batch in registers and has nothing in flight while it computes,
- * and the register file caps the batch. With the ring NS - 1 stages per warp stay in flight while
- * the warp computes on one, and bytes in flight cost shared memory instead of registers. Each
- * lane copies and later reads only its own items, so its cp.async wait alone orders them (no
- * barrier). The meta words (scales, high bits: an eighth of the bytes or less) go to registers
- * when their stage's copies are issued. */
-template <int T, int NS, int US> __host__ __device__ constexpr size_t ring_warp_bytes() {
-    return (size_t)NS * US * MV_RW * 32 * tn_cu_qt<T>::QA;
-}
-
-/* the ring starts after the staged activations, 16-byte aligned */
-__host__ __device__ size_t ring_offset(int64_t n_in) { return (stage_bytes(n_in) + 15) & ~(size_t)15; }
-
-template <int QA> __device__ __forceinline__ void ring_copy(uint8_t *dst, const uint8_t *src) {
-    if constexpr (QA == 8) {
-        tn_cu_cp_async<8>(dst, src, true);
-    } else {
-#pragma unroll
-        for (int k = 0; k < QA / 16; k++) tn_cu_cp_async<16>(dst + 16 * k, src + 16 * k, true);
-    }
-}
-
-template <int QA> __device__ __forceinline__ void ring_read(const uint8_t *p, uint32_t *a) {
-#pragma unroll
-    for (int k = 0; k < QA / 8; k++) {
-        const uint2 v = *(const uint2 *)(p + 8 * k);
-        a[2 * k] = v.x, a[2 * k + 1] = v.y;
-    }
-}
-
-/* Stage `slot` (this lane's part: item u of row j at slot + (u * MV_RW + j) * 32 * QA) gets items
- * base + 32 u + lane, u < US, below ie; their meta words go to m. Commits one group, empty or not,
- * so that the wait below always counts NS - 1. */
-template <int T, int US>
-__device__ __forceinline__ void ring_issue(const uint8_t *const A[MV_RW], const uint8_t *const B[MV_RW],
-                                           const uint8_t *const S[MV_RW], int64_t base, int64_t ie, int lane,
-                                           uint8_t *slot, uint32_t (&m)[US][MV_RW][tn_cu_qt<T>::NM]) {
-    constexpr int QA = tn_cu_qt<T>::QA;
-#pragma unroll
-    for (int u = 0; u < US; u++) {
-        const int64_t it = base + u * 32 + lane;
-        if (it >= ie) break;
-#pragma unroll
-        for (int j = 0; j < MV_RW; j++) {
-            ring_copy<QA>(slot + (u * MV_RW + j) * 32 * QA, A[j] + it * QA);
-            load_meta<T>(B[j], S[j], it, m[u][j]);
-        }
-    }
-    tn_cu_cp_async_commit();
-}
-
-template <int T, int US>
-__device__ __forceinline__ void ring_dot(const int8_t *xq, const tn_cu_xmeta *xm, int64_t base, int64_t ie,
-                                         int lane, const uint8_t *slot,
-                                         const uint32_t (&m)[US][MV_RW][tn_cu_qt<T>::NM], float (&acc)[MV_RW][1]) {
-    using Q = tn_cu_qt<T>;
-#pragma unroll
-    for (int u = 0; u < US; u++) {
-        const int64_t it = base + u * 32 + lane;
-        if (it >= ie) break;
-        int xw[8];
-        load_xg<true>(xq + it * 32, xw);
-        const tn_cu_xmeta x = xm[it];
-#pragma unroll
-        for (int j = 0; j < MV_RW; j++) {
-            uint32_t a[Q::QA / 4];
-            ring_read<Q::QA>(slot + (u * MV_RW + j) * 32 * Q::QA, a);
-            acc[j][0] += Q::dotm(a, m[u][j], xw, x);
-        }
-    }
-}
-
-template <int T, int NS, int US>
-__global__ void __launch_bounds__(MV_QWARPS * 32, 1) k_mv_ring(const mv_args p) {
-    constexpr int QA = tn_cu_qt<T>::QA, BATCH = 32 * US;
-    constexpr int STAGE = US * MV_RW * 32 * QA; /* bytes of one stage of one warp */
-    extern __shared__ __align__(16) uint8_t mv_smem[];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    const int64_t wid = (int64_t)blockIdx.x * MV_QWARPS + warp;
-    int seg[MV_RW];
-    int64_t loc[MV_RW];
-    bool ok[MV_RW];
-    row_map(p, wid, seg, loc, ok);
-    const uint8_t *A[MV_RW], *B[MV_RW], *S[MV_RW];
-#pragma unroll
-    for (int j = 0; j < MV_RW; j++) {
-        A[j] = p.a[seg[j]] + loc[j] * p.a_row;
-        B[j] = p.b[seg[j]] + loc[j] * p.b_row;
-        S[j] = p.s[seg[j]] + loc[j] * p.s_row;
-    }
-    uint8_t *ring = mv_smem + ring_offset(p.n_in) + warp * ring_warp_bytes<T, NS, US>() + lane * QA;
-    const int64_t ie = p.n_items, nb = (ie + BATCH - 1) / BATCH;
-    uint32_t m[NS][US][MV_RW][tn_cu_qt<T>::NM];
-    tn_cu_pdl_begin();
-#pragma unroll
-    for (int s = 0; s < NS; s++) ring_issue<T, US>(A, B, S, (int64_t)s * BATCH, ie, lane, ring + s * STAGE, m[s]);
-    tn_cu_pdl_wait();
-    const int8_t *xq;
-    const tn_cu_xmeta *xm;
-    stage_input(p, mv_smem, &xq, &xm);
-    float acc[MV_RW][1] = {};
-    for (int64_t k0 = 0; k0 < nb; k0 += NS) {
-#pragma unroll
-        for (int s = 0; s < NS; s++) {
-            const int64_t k = k0 + s;
-            if (k >= nb) break;
-            tn_cu_cp_async_wait<NS - 1>(); /* this lane's copies of stage k have landed */
-            ring_dot<T, US>(xq, xm, k * BATCH, ie, lane, ring + s * STAGE, m[s], acc);
-            ring_issue<T, US>(A, B, S, (k + NS) * BATCH, ie, lane, ring + s * STAGE, m[s]);
-        }
-    }
-    epilogue<1, true>(p, acc, seg, loc, ok, nullptr);
-}
-
-/* TERN_CUDA_MV_RING=1..3: the ring's stages and items per stage; 0 (default until measured): off. */
-template <int T> static bool launch_ring(tn_cu_exec *ex, const mv_args &p) {
-    const unsigned blocks = (unsigned)(p.n_out[0] / 32);
-    const auto go = [&](auto kernel, size_t warp_bytes) {
-        const size_t smem = ring_offset(p.n_in) + MV_QWARPS * warp_bytes;
-        if (smem > ex->smem_optin) return false;
-        /* set at every launch (cheap; the attribute is per device and there may be several) */
-        if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess) {
-            tn_cu_check(ex, "matvec ring: shared memory attribute");
-            return true;
-        }
-        tn_cu_launch(ex, kernel, blocks, MV_QWARPS * 32, smem, p);
-        return true;
-    };
-    switch (ex->mv_ring) {
-    case 1: return go(k_mv_ring<T, 2, 4>, ring_warp_bytes<T, 2, 4>());
-    case 2: return go(k_mv_ring<T, 4, 2>, ring_warp_bytes<T, 4, 2>());
-    case 3: return go(k_mv_ring<T, 3, 2>, ring_warp_bytes<T, 3, 2>());
-    default: return false;
-    }
 }
 
 /* 8 weights of a float type as raw 16-byte words (two for F32), converted when used. */
@@ -624,6 +473,10 @@ bool tn_cu_matvec_ropes(const tn_cu_exec *ex, const tn_cu_attn *a, int64_t n_row
                            (a->type_v == TN_TYPE_F16 || a->type_v == TN_TYPE_F32));
 }
 
+/* activations staged in shared memory: int8 items + their metadata (< 48 KB) */
+static size_t stage_bytes(int64_t n_in) {
+    return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
+}
 
 /* The staged 4-warp launch of rows of at least one batch (TN_MV_FIT6 above). */
 template <int T> static void launch_staged(tn_cu_exec *ex, unsigned blocks, const mv_args &p) {
@@ -704,9 +557,7 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         break;
 #define TN_CU_MVQ_CASE(T)                                                                          \
     case T:                                                                                        \
-        if (quant_out && launch_ring<T>(ex, p)) /* TERN_CUDA_MV_RING */                           \
-            ;                                                                                      \
-        else if (quant_out) /* 32 rows per block (tn_cu_mv_io) */                                  \
+        if (quant_out) /* 32 rows per block (tn_cu_mv_io) */                                       \
             tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, (unsigned)(w0->n_out / 32),            \
                          MV_QWARPS * 32, stage_bytes(p.n_in), p);                                  \
         else if (stage && p.n_items < 32 * MV_U) /* the whole row loaded before the wait */       \
