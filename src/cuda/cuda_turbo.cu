@@ -122,29 +122,6 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_attn_kernel(const tq_attn_args 
     for (int i = threadIdx.x; i < d; i += blockDim.x) out[i] = qs[i];
 }
 
-/* TN_TQ_MERGE_WROT=1 (A/B build): for heads of 64, 128 or 256 (one rotation block) the merge
- * un-rotates its output with warp 0 alone (tq_rotate_warp: the same float operations as
- * tq_rotate_smem) and one block barrier instead of tq_rotate_smem's nine. The merge kernel cost
- * 2-4 us per layer in the decode step (2026-12-03b record). Not yet run on a GPU: off. */
-#ifndef TN_TQ_MERGE_WROT
-#define TN_TQ_MERGE_WROT 0
-#endif
-
-/* In place on shared memory x[d], whole block: tq_rotate_smem's un-rotation, by warp 0 where
- * TN_TQ_MERGE_WROT applies. */
-static __device__ void tq_unrotate_merged(float *x, const tq_geo &g, uint32_t seed) {
-    if (TN_TQ_MERGE_WROT && g.n_sub == 1 && (g.d == 64 || g.d == 128 || g.d == 256)) {
-        if (threadIdx.x < 32) {
-            if (g.d == 64) tq_rotate_vec_warp<64>(x, x, seed, true);
-            else if (g.d == 128) tq_rotate_vec_warp<128>(x, x, seed, true);
-            else tq_rotate_vec_warp<256>(x, x, seed, true);
-        }
-        __syncthreads();
-        return;
-    }
-    tq_rotate_smem(x, g, seed, true);
-}
-
 /* Split-KV merge: one block per (token, head) combines the n_split partial softmax sums, then
  * normalizes and unrotates once. Thread s takes split s's (max, sum) (n_split <= blockDim), so the
  * weights cost one round of loads; for the weighted sum the threads split into d/4 float4 columns
@@ -212,7 +189,7 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
         os[i] = o * inv;
     }
     __syncthreads();
-    if (args.v.bits) tq_unrotate_merged(os, args.g, a.rot_seed);
+    if (args.v.bits) tq_rotate_smem(os, args.g, a.rot_seed, true);
     const size_t obase = (size_t)th * d; /* token th / n_head, head th % n_head */
     for (int i = tid; i < d; i += blockDim.x) a.out[obase + i] = os[i];
     if (a.xq) /* the output projection's input items */

@@ -58,9 +58,74 @@ static __device__ __forceinline__ int tq_sub_of(const tq_geo &g, int i) {
     return s;
 }
 
-/* In place on shared memory x[d], whole block: rotate (tn_turbo_rotate) or unrotate. Same
- * operations as the CPU: x *= D_a; Walsh-Hadamard butterflies; x *= (D_b * 1/sqrt(n)). */
+/* Rotates (or un-rotates) one head vector held by a warp, lane l holding elements l + 32 j (y[j],
+ * j < D / 32), as tq_rotate_smem / td_rotate: the same float operation for every butterfly
+ * (strides below 32 through shuffles, the others within a lane), so the results are identical.
+ * D: a power of two, 32 .. 256 (one rotation block). */
+template <int D>
+__device__ __forceinline__ void tq_rotate_warp(float y[D / 32], uint32_t seed, bool inverse = false) {
+    constexpr int E = D / 32;
+    const int lane = threadIdx.x & 31;
+    const uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
+#pragma unroll
+    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], tq_sign(seed, pre + lane + 32 * j));
+#pragma unroll
+    for (int s = 1; s < 32; s <<= 1)
+#pragma unroll
+        for (int j = 0; j < E; j++) {
+            const float p = __shfl_xor_sync(0xffffffffu, y[j], s);
+            y[j] = lane & s ? __fsub_rn(p, y[j]) : __fadd_rn(y[j], p);
+        }
+#pragma unroll
+    for (int s = 1; s < E; s <<= 1)
+#pragma unroll
+        for (int j = 0; j < E; j++)
+            if (!(j & s)) {
+                const float a = y[j], b = y[j | s];
+                y[j] = __fadd_rn(a, b);
+                y[j | s] = __fsub_rn(a, b);
+            }
+    const float rs = 1.0f / sqrtf((float)D);
+#pragma unroll
+    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], __fmul_rn(tq_sign(seed, post + lane + 32 * j), rs));
+}
+
+/* tq_rotate_warp of the vector src[0 .. D) into dst (global or shared memory; may be src). */
+template <int D>
+__device__ __forceinline__ void tq_rotate_vec_warp(const float *src, float *dst, uint32_t seed, bool inverse) {
+    const int lane = threadIdx.x & 31;
+    float y[D / 32];
+#pragma unroll
+    for (int j = 0; j < D / 32; j++) y[j] = src[lane + 32 * j];
+    tq_rotate_warp<D>(y, seed, inverse);
+#pragma unroll
+    for (int j = 0; j < D / 32; j++) dst[lane + 32 * j] = y[j];
+}
+
+/* tq_rotate_vec_warp for a run-time d: false (nothing done) unless d is 32, 64, 128 or 256. */
+__device__ __forceinline__ bool tq_rotate_vec_warp_pow2(const float *src, float *dst, int d, uint32_t seed,
+                                                        bool inverse) {
+    switch (d) {
+    case 32: tq_rotate_vec_warp<32>(src, dst, seed, inverse); return true;
+    case 64: tq_rotate_vec_warp<64>(src, dst, seed, inverse); return true;
+    case 128: tq_rotate_vec_warp<128>(src, dst, seed, inverse); return true;
+    case 256: tq_rotate_vec_warp<256>(src, dst, seed, inverse); return true;
+    default: return false;
+    }
+}
+
+/* In place on shared memory x[d], whole block, after a barrier: rotate (tn_turbo_rotate) or
+ * unrotate. Same operations as the CPU: x *= D_a; Walsh-Hadamard butterflies; x *= (D_b *
+ * 1/sqrt(n)). A head of one rotation block of 32..256 is done by warp 0 alone in registers
+ * (tq_rotate_warp: the same float operations, one block barrier instead of one per butterfly
+ * stage; the TurboQuant merge kernel's un-rotation this way made tg64 @ d8192 +2.3 %,
+ * 2026-12-03c record). */
 static __device__ void tq_rotate_smem(float *x, const tq_geo &g, uint32_t seed, bool inverse) {
+    if (g.n_sub == 1 && (g.d == 32 || g.d == 64 || g.d == 128 || g.d == 256)) {
+        if (threadIdx.x < 32) tq_rotate_vec_warp_pow2(x, x, g.d, seed, inverse);
+        __syncthreads();
+        return;
+    }
     uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
     for (int i = threadIdx.x; i < g.d; i += blockDim.x) x[i] = __fmul_rn(x[i], tq_sign(seed, pre + i));
     __syncthreads();

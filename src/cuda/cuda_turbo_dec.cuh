@@ -12,12 +12,22 @@ extern "C" {
 
 constexpr int TD_T = 128, TD_W = TD_T / 32, TD_MAXG = 8;
 
-/* Rotates (or un-rotates) n_vec vectors of d = 2^k floats in shared memory with the whole block:
- * the operations of tq_rotate_smem for a single sub-block, for all vectors at once. */
-static __device__ void td_rotate(float *x, int n_vec, int d, uint32_t seed, bool inverse) {
+/* Rotates (or un-rotates) n_vec vectors of d = 2^k floats from src (global memory, or shared
+ * memory after a barrier; may be x) into shared memory x with the whole block: the operations
+ * of tq_rotate_smem for a single sub-block, for all vectors at once. Heads of 32..256 take a warp
+ * per vector in registers (tq_rotate_warp, the same float operations), one block barrier instead
+ * of one per butterfly stage (the tensor-core kernel's query rotation this way made tg64 @ d32768
+ * +2.9 %, 2026-12-03c record). */
+static __device__ void td_rotate(float *x, const float *src, int n_vec, int d, uint32_t seed, bool inverse) {
+    if (d == 32 || d == 64 || d == 128 || d == 256) {
+        for (int v = threadIdx.x >> 5; v < n_vec; v += blockDim.x >> 5)
+            tq_rotate_vec_warp_pow2(src + v * d, x + v * d, d, seed, inverse);
+        __syncthreads();
+        return;
+    }
     const uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
     const int n = n_vec * d;
-    for (int e = threadIdx.x; e < n; e += blockDim.x) x[e] = __fmul_rn(x[e], tq_sign(seed, pre + e % d));
+    for (int e = threadIdx.x; e < n; e += blockDim.x) x[e] = __fmul_rn(src[e], tq_sign(seed, pre + e % d));
     __syncthreads();
     for (int h = 1; h < d; h <<= 1) {
         for (int p = threadIdx.x; p < n / 2; p += blockDim.x) {
@@ -65,7 +75,7 @@ static __device__ void td_finish(const tn_cuda_turbo_attn &a, const float *wm, c
     }
     if (n_split > 1) return; /* tq_merge_kernel follows */
     __syncthreads();
-    td_rotate(red, GB, D, a.rot_seed, true);
+    td_rotate(red, red, GB, D, a.rot_seed, true);
     for (int idx = tid; idx < GB * D; idx += TD_T) a.out[((int64_t)t * a.n_head + h0) * D + idx] = red[idx];
 }
 

@@ -71,13 +71,11 @@ __global__ void __launch_bounds__(TD_T, 4) tq_dec_kernel(const td_args args) {
     const int chunk = (n_kv + n_split - 1) / n_split;
     const int cb = split * chunk, ce = min(n_kv, cb + chunk);
     const int my_pos = a.pos[t], my_seq = a.seq[t];
-    for (int i = tid; i < GB * D; i += TD_T) qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
     if (tid < 16) {
         cbk[tid] = args.k.cb.c[tid];
         cbv[tid] = args.v.cb.c[tid];
     }
-    __syncthreads();
-    td_rotate(qs, GB, D, a.rot_seed, false);
+    td_rotate(qs, a.q + ((int64_t)t * a.n_head + h0) * D, GB, D, a.rot_seed, false); /* ends with a barrier */
     const float isn = 1.0f / sqrtf((float)D);
     const uint8_t *kbase = args.k.base, *vbase = args.v.base;
     const size_t krow = args.k.row_bytes, vrow = args.v.row_bytes;

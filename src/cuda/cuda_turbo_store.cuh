@@ -15,49 +15,6 @@ __device__ __forceinline__ double tq_warp_sum(double v) {
     return v;
 }
 
-/* Rotates (or un-rotates) one head vector held by a warp, lane l holding elements l + 32 j (y[j],
- * j < D / 32), as tq_rotate_smem / td_rotate: the same float operation for every butterfly
- * (strides below 32 through shuffles, the others within a lane), so the results are identical.
- * D: a power of two, 32 .. 256 (one rotation block). */
-template <int D>
-__device__ __forceinline__ void tq_rotate_warp(float y[D / 32], uint32_t seed, bool inverse = false) {
-    constexpr int E = D / 32;
-    const int lane = threadIdx.x & 31;
-    const uint32_t pre = inverse ? 1024u : 0u, post = inverse ? 0u : 1024u;
-#pragma unroll
-    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], tq_sign(seed, pre + lane + 32 * j));
-#pragma unroll
-    for (int s = 1; s < 32; s <<= 1)
-#pragma unroll
-        for (int j = 0; j < E; j++) {
-            const float p = __shfl_xor_sync(0xffffffffu, y[j], s);
-            y[j] = lane & s ? __fsub_rn(p, y[j]) : __fadd_rn(y[j], p);
-        }
-#pragma unroll
-    for (int s = 1; s < E; s <<= 1)
-#pragma unroll
-        for (int j = 0; j < E; j++)
-            if (!(j & s)) {
-                const float a = y[j], b = y[j | s];
-                y[j] = __fadd_rn(a, b);
-                y[j | s] = __fsub_rn(a, b);
-            }
-    const float rs = 1.0f / sqrtf((float)D);
-#pragma unroll
-    for (int j = 0; j < E; j++) y[j] = __fmul_rn(y[j], __fmul_rn(tq_sign(seed, post + lane + 32 * j), rs));
-}
-
-/* tq_rotate_warp of the vector src[0 .. D) into dst (global or shared memory; may be src). */
-template <int D>
-__device__ __forceinline__ void tq_rotate_vec_warp(const float *src, float *dst, uint32_t seed, bool inverse) {
-    const int lane = threadIdx.x & 31;
-    float y[D / 32];
-#pragma unroll
-    for (int j = 0; j < D / 32; j++) y[j] = src[lane + 32 * j];
-    tq_rotate_warp<D>(y, seed, inverse);
-#pragma unroll
-    for (int j = 0; j < D / 32; j++) dst[lane + 32 * j] = y[j];
-}
 
 /* Packs the d codes idx[] of one head into its bytes qd (kv_types.c's layout: 4-bit codes two per
  * byte; 2- and 3-bit codes' low two bits four per byte, then for 3 bits the high bits eight per

@@ -55,15 +55,11 @@ constexpr int TT_TILE = 16;
  *   head size 128) lets 4 fit, and tn_cu_attn_plan's one-wave rule counts them. NST=3, KREG=1,
  *   MINB=4 against 6 / 0 / 2: d32768 262.4 / 263.4 -> 274.7 / 275.4 t/s, d8192 342.3 / 343.4
  *   -> 339.3 / 339.3 (2026-12-02h record, 2 rounds).
- * TN_TT_PRMT=1: 2- and 3-bit codes are decoded by byte permutes of the codebook held in
- *   registers (tt_ptab) instead of lookups in the shared pair table: the table lookups are about
- *   two fifths of the L1/shared-memory wavefronts of a tile (the kernel's busiest unit, 71 % in
- *   the 2026-12-02d profile; H200, tg32 @ d32768, leaving the tiles out of the kernel made the
- *   step 31 % shorter, 2026-12-03b record), for about as many ALU instructions. Not yet run on a
- *   GPU: off.
- * TN_TT_QWARP=1: the query heads rotated by one warp each (tq_rotate_warp: shuffles, the same
- *   float operations) instead of td_rotate's nine block barriers; leaving the rotation out made
- *   the d32768 step 2-5 us per layer shorter (2026-12-03b record). Not yet run on a GPU: off. */
+ * Measured and removed (2026-12-03c record; code in 1a6da2c): TN_TT_PRMT=1, 2- and 3-bit codes
+ *   decoded by byte permutes of the codebook held in registers instead of the shared pair table
+ *   (tg64 @ d8192 -0.4 %, @ d32768 -2.8 %: the table lookups were not what limits the tiles);
+ *   TN_TT_QWARP=1, the query rotation by a warp per head, is now td_rotate's path for heads of
+ *   32..256. */
 #ifndef TN_TT_NST
 #define TN_TT_NST 3
 #endif
@@ -75,12 +71,6 @@ constexpr int TT_TILE = 16;
 #endif
 #ifndef TN_TT_KREG
 #define TN_TT_KREG 1
-#endif
-#ifndef TN_TT_PRMT
-#define TN_TT_PRMT 0
-#endif
-#ifndef TN_TT_QWARP
-#define TN_TT_QWARP 0
 #endif
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
@@ -122,85 +112,23 @@ __device__ __forceinline__ uint32_t scale_h2(uint32_t v, __half2 s) {
     return *(const uint32_t *)&r;
 }
 
-/* The codebook (up to 8 entries) as byte tables for __byte_perm: l0/l1 the low bytes of the f16
- * values of entries 0-3 / 4-7, h0/h1 their high bytes (tt_pair's rounding). */
-struct tt_ptab {
-    uint32_t l0, l1, h0, h1;
-};
-
-__device__ __forceinline__ tt_ptab tt_ptab_make(const float *c, int n) {
-    uint32_t l[2] = {0, 0}, h[2] = {0, 0};
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-        const uint32_t b = __half_as_ushort(__float2half_rn(i < n ? c[i] : 0.0f));
-        l[i >> 2] |= (b & 255u) << (8 * (i & 3));
-        h[i >> 2] |= (b >> 8) << (8 * (i & 3));
-    }
-    return tt_ptab{l[0], l[1], h[0], h[1]};
-}
-
-/* The f16 values of the four codes in the nibbles 0-3 of sel (bit 3 of each clear): codes 0, 1
- * as one half2 (d01), codes 2, 3 (d23). */
-__device__ __forceinline__ void tt_perm4(const tt_ptab &t, uint32_t sel, uint32_t &d01, uint32_t &d23) {
-    const uint32_t lo = __byte_perm(t.l0, t.l1, sel), hi = __byte_perm(t.h0, t.h1, sel);
-    d01 = __byte_perm(lo, hi, 0x5140);
-    d23 = __byte_perm(lo, hi, 0x7362);
-}
-
-/* Nibble selector of dims 8k .. 8k + 7 of a row (2- or 3-bit codes): the code of dim 8k + n in
- * nibble n. The low sections' 2-bit fields are spread to nibbles, the high bits to bit 2. */
-template <int BITS> __device__ __forceinline__ uint32_t tt_sel8(const uint32_t *lo, const uint32_t *hi, int k) {
-    uint32_t t = (lo[k >> 1] >> ((k & 1) * 16)) & 0xffffu;
-    t = (t | t << 8) & 0x00ff00ffu;
-    t = (t | t << 4) & 0x0f0f0f0fu;
-    t = (t | t << 2) & 0x33333333u;
-    if (BITS == 3) {
-        uint32_t u = (hi[k >> 2] >> ((k & 3) * 8)) & 0xffu;
-        u = (u | u << 12) & 0x000f000fu;
-        u = (u | u << 6) & 0x03030303u;
-        u = (u | u << 3) & 0x11111111u;
-        t |= u << 2;
-    }
-    return t;
-}
-
-/* Nibble selector of the four dims lane t4 needs of k-step kk (2- or 3-bit codes): dims
- * 16 kk + 2 t4, + 1, + 8, + 9 in nibbles 0-3 (the mma A fragment's two pairs). */
-template <int D, int BITS> __device__ __forceinline__ uint32_t tt_selk(const uint32_t *row, int kk, int t4) {
-    uint32_t x = (row[kk] >> (4 * t4)) & 0x000f000fu; /* fields at bits 0, 2, 16, 18 */
-    x = (x | x >> 8) & 0x0f0fu;
-    x = (x | x << 2) & 0x3333u;
-    if (BITS == 3) {
-        const uint32_t y = (row[D / 16 + (kk >> 1)] >> ((kk & 1) * 16 + 2 * t4)) & 0x0303u;
-        x |= ((y << 2) & 0x0404u) | ((y << 5) & 0x4040u);
-    }
-    return x;
-}
-
 /* Dims 8k .. 8k + 7 of a row into dst (f16, times rs): four pair indices from the row's words
  * (lo: the low, or only, section; hi: the high bits of 3-bit codes), four lookups in the lane's
  * copy of the pair table (entry p at tab[p * REP]). */
 template <int BITS, int REP>
 __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k,
-                                           const uint32_t *tab, const tt_ptab &pt, __half2 rs,
-                                           __half *dst) {
+                                           const uint32_t *tab, __half2 rs, __half *dst) {
     uint32_t d[4]; /* the four half2 pairs */
-    if (TN_TT_PRMT && BITS != 4) {
-        const uint32_t sel = tt_sel8<BITS>(lo, hi, k);
-        tt_perm4(pt, sel, d[0], d[1]);
-        tt_perm4(pt, sel >> 16, d[2], d[3]);
-    } else {
 #pragma unroll
-        for (int j = 0; j < 4; j++) {
-            uint32_t p;
-            if (BITS == 4) {
-                p = (lo[k] >> (8 * j)) & 255u;
-            } else {
-                p = ((lo[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
-                if (BITS == 3) p |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
-            }
-            d[j] = tab[p * REP];
+    for (int j = 0; j < 4; j++) {
+        uint32_t p;
+        if (BITS == 4) {
+            p = (lo[k] >> (8 * j)) & 255u;
+        } else {
+            p = ((lo[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
+            if (BITS == 3) p |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
         }
+        d[j] = tab[p * REP];
     }
     *(uint4 *)(dst + 8 * k) =
         make_uint4(scale_h2(d[0], rs), scale_h2(d[1], rs), scale_h2(d[2], rs), scale_h2(d[3], rs));
@@ -282,17 +210,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     for (int i = 0; i < C::NST - 1; i++)
         issue(i);
     const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
-    const tt_ptab ptab = tt_ptab_make(kc.cb.c, 1 << BITS); /* TN_TT_PRMT */
-    if (TN_TT_QWARP) { /* a warp per query head, from global memory into the rotated qs */
-        for (int g = warp; g < GB; g += TD_W)
-            tq_rotate_vec_warp<D>(a.q + ((int64_t)t * a.n_head + h0 + g) * D, qs + g * D, a.rot_seed, false);
-        __syncthreads();
-    } else {
-        for (int i = tid; i < GB * D; i += TD_T)
-            qs[i] = a.q[((int64_t)t * a.n_head + h0) * D + i];
-        __syncthreads();
-        td_rotate(qs, GB, D, a.rot_seed, false);
-    }
+    td_rotate(qs, a.q + ((int64_t)t * a.n_head + h0) * D, GB, D, a.rot_seed, false);
     const int my_pos = a.pos[t], my_seq = a.seq[t];
     const float isn = 1.0f / sqrtf((float)D);
     tn_cu_tc_warp<D, C::LD> w;
@@ -331,7 +249,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
             __half *dst = vt + r * C::LD + hf * (D / 2);
 #pragma unroll
             for (int k = 0; k < D / 16; k++)
-                tt_decode8<BITS, C::REP>(w, w + HL, k, my_tab, ptab, rs, dst); /* of the half */
+                tt_decode8<BITS, C::REP>(w, w + HL, k, my_tab, rs, dst); /* of the half */
         }
         { /* K's fragments: pair (dims 16 kk + 2 t4, + 1) and the pair 8 dims on, of cells g, g + 8
            */
@@ -340,11 +258,6 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
                            *r1 = (const uint32_t *)(st + (g + 8) * C::HB);
             w.scores_from(
                 [&](int kk, uint32_t ka[4]) {
-                    if (TN_TT_PRMT && BITS != 4) {
-                        tt_perm4(ptab, tt_selk<D, BITS>(r0, kk, t4), ka[0], ka[2]);
-                        tt_perm4(ptab, tt_selk<D, BITS>(r1, kk, t4), ka[1], ka[3]);
-                        return;
-                    }
                     uint32_t p[4]; /* cell g, cell g + 8, cell g (+8 dims), cell g + 8 (+8 dims) */
                     if (BITS == 4) {
                         p[0] = (r0[2 * kk] >> (8 * t4)) & 255u,
@@ -388,7 +301,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
             __half *dst = (m ? vt : kt) + r * C::LD;
 #pragma unroll
             for (int k = 0; k < D / 8; k++)
-                tt_decode8<BITS, C::REP>(w, w + D / 16, k, my_tab, ptab, rs, dst);
+                tt_decode8<BITS, C::REP>(w, w + D / 16, k, my_tab, rs, dst);
         }
         __syncwarp();
         w.scores(kt, s);
