@@ -226,8 +226,6 @@ static tn_exec *cu_exec_new(tn_backend *b, int n_threads) {
     const char *fq = getenv("TERN_CUDA_FUSE_QUANT");
     ex->fuse_quant = env_flag("TERN_CUDA_FUSE_QUANT", true) ? (fq && !strcmp(fq, "2") ? 2 : 1) : 0;
     if (!ex->mv_stage) ex->fuse_quant = 0;
-    const char *mw = getenv("TERN_CUDA_MV_WIDE"); /* cuda_matvec.cu, launch_wide (A/B) */
-    ex->mv_wide = mw && (!strcmp(mw, "1") || !strcmp(mw, "2")) ? atoi(mw) : 0;
     /* RoPE in the decode attention kernel: Qwen3-0.6B tg128 +1.9 % and +3.7 % on the H200 in two
      * calls (2026-12-02f record); Llama-shaped models do RoPE in the q/k/v mat-vecs, unaffected */
     ex->attn_rope = env_flag("TERN_CUDA_ATTN_ROPE", true);

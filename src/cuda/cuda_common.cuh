@@ -140,7 +140,6 @@ typedef struct tn_cu_exec {
                        mat-vecs (tn_cu_mv_io), so that norm's kernel goes: 1 where they have
                        enough blocks (makes_norm_items), 2 always (TERN_CUDA_FUSE_QUANT=2, tests),
                        0 never (TERN_CUDA_FUSE_QUANT=0) */
-    int mv_wide; /* TERN_CUDA_MV_WIDE (cuda_matvec.cu, launch_wide): 0 off, 1 / 2 8 / 4 items per lane */
     int attn_lpc; /* lanes per cell of the f32 decode attention kernel with f16 caches, one query
                      head per block and RoPE done before it (2; TERN_CUDA_ATTN_LPC=1: 1) */
     bool attn_rope; /* tn_cu_attn_rope_in_ok (default; TERN_CUDA_ATTN_ROPE=0: off) */

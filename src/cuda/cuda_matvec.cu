@@ -71,19 +71,19 @@ struct mv_args {
 
 /* Which segment and local row each of the warp's rows is; invalid rows are clamped to row 0 of
  * segment 0 (read but never written). */
-template <int RW = MV_RW>
-__device__ __forceinline__ void row_map(const mv_args &p, int64_t wid, int *seg, int64_t *loc, bool *ok) {
+__device__ __forceinline__ void row_map(const mv_args &p, int64_t wid, int seg[MV_RW],
+                                        int64_t loc[MV_RW], bool ok[MV_RW]) {
     if (p.swiglu) {
         const bool v = wid < p.n_out[0];
-        for (int j = 0; j < RW; j++) {
+        for (int j = 0; j < MV_RW; j++) {
             seg[j] = v ? j : 0;
             loc[j] = v ? wid : 0;
             ok[j] = v;
         }
         return;
     }
-    for (int j = 0; j < RW; j++) {
-        int64_t r = wid * RW + j;
+    for (int j = 0; j < MV_RW; j++) {
+        int64_t r = wid * MV_RW + j;
         int sg = r < p.row_end[0] ? 0 : (r < p.row_end[1] ? 1 : 2);
         ok[j] = sg < p.n_seg && r < p.row_end[p.n_seg - 1];
         seg[j] = ok[j] ? sg : 0;
@@ -123,9 +123,9 @@ template <bool SHARED> __device__ __forceinline__ void load_xg(const int8_t *p, 
  * Lane 0 computes it before the kernel waits for its predecessor (the token's position is
  * uploaded before the step starts), so the angle's double-precision pow and sincos overlap the
  * weight loads instead of delaying the end of every warp. */
-template <int NR, int RW = MV_RW>
-__device__ __forceinline__ void rope_cs_early(const mv_args &p, const int *seg, const int64_t *loc,
-                                              const bool *ok, float2 *slot) {
+template <int NR>
+__device__ __forceinline__ void rope_cs_early(const mv_args &p, const int seg[MV_RW], const int64_t loc[MV_RW],
+                                              const bool ok[MV_RW], float2 *slot) {
     if (NR != 1 || (threadIdx.x & 31) != 0 || !ok[0] || !p.rope[seg[0]]) return;
     float2 r = make_float2(1.0f, 0.0f);
     const int d = (int)(loc[0] % p.at.head_dim);
@@ -177,26 +177,25 @@ __device__ __forceinline__ void quantize_out(const mv_args &p) {
     }
 }
 
-template <int NR, int RW = MV_RW>
-__device__ __forceinline__ void write_out(const mv_args &p, float (&acc)[RW][NR], const int *seg,
-                                          const int64_t *loc, const bool *ok, const float2 *cs) {
+template <int NR>
+__device__ __forceinline__ void write_out(const mv_args &p, float (&acc)[MV_RW][NR],
+                                          const int seg[MV_RW], const int64_t loc[MV_RW],
+                                          const bool ok[MV_RW], const float2 *cs) {
     for (int r = 0; r < NR && r < p.n_rows; r++) {
-        if constexpr (RW == 2) { /* (the one-row-per-warp kernel takes neither) */
-            if (p.swiglu) {
-                const float g = acc[0][r], u = acc[1][r];
-                p.out[0][r * p.n_out[0] + loc[0]] = g / (1.0f + expf(-g)) * u;
-                p.out[1][r * p.n_out[1] + loc[1]] = u;
-                continue;
-            }
-            if (NR == 1 && p.rope[seg[0]]) { /* one token; both rows valid, adjacent, in one segment */
-                const int sg = seg[0];
-                const float b0 = p.bias[sg] ? p.bias[sg][loc[0]] : 0.0f, b1 = p.bias[sg] ? p.bias[sg][loc[1]] : 0.0f;
-                rope_epilogue(p, sg, loc[0], acc[0][0] + b0, acc[1][0] + b1, *cs);
-                return;
-            }
+        if (p.swiglu) {
+            const float g = acc[0][r], u = acc[1][r];
+            p.out[0][r * p.n_out[0] + loc[0]] = g / (1.0f + expf(-g)) * u;
+            p.out[1][r * p.n_out[1] + loc[1]] = u;
+            continue;
+        }
+        if (NR == 1 && p.rope[seg[0]]) { /* one token; both rows valid, adjacent, in one segment */
+            const int sg = seg[0];
+            const float b0 = p.bias[sg] ? p.bias[sg][loc[0]] : 0.0f, b1 = p.bias[sg] ? p.bias[sg][loc[1]] : 0.0f;
+            rope_epilogue(p, sg, loc[0], acc[0][0] + b0, acc[1][0] + b1, *cs);
+            return;
         }
 #pragma unroll
-        for (int j = 0; j < RW; j++) {
+        for (int j = 0; j < MV_RW; j++) {
             if (!ok[j]) continue;
             const int sg = seg[j];
             const float v = acc[j][r] + (p.bias[sg] ? p.bias[sg][loc[j]] : 0.0f);
@@ -207,15 +206,16 @@ __device__ __forceinline__ void write_out(const mv_args &p, float (&acc)[RW][NR]
     }
 }
 
-template <int NR, bool QUANT = false, int RW = MV_RW>
-__device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[RW][NR], const int *seg,
-                                         const int64_t *loc, const bool *ok, const float2 *cs) {
+template <int NR, bool QUANT = false>
+__device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][NR],
+                                         const int seg[MV_RW], const int64_t loc[MV_RW],
+                                         const bool ok[MV_RW], const float2 *cs) {
 #pragma unroll
-    for (int j = 0; j < RW; j++)
+    for (int j = 0; j < MV_RW; j++)
 #pragma unroll
         for (int r = 0; r < NR; r++)
             TN_CU_WARP_SUM(acc[j][r]);
-    if ((threadIdx.x & 31) == 0 && ok[0]) write_out<NR, RW>(p, acc, seg, loc, ok, cs);
+    if ((threadIdx.x & 31) == 0 && ok[0]) write_out<NR>(p, acc, seg, loc, ok, cs);
     if constexpr (QUANT) quantize_out(p);
 }
 
@@ -254,29 +254,29 @@ __device__ __forceinline__ void stage_input(const mv_args &p, uint8_t *sm, const
     *xm = ms;
 }
 
-/* One batch of a warp's loads: U items of each of its RW rows (A words and meta words). */
-template <int T, int U = MV_U, int RW = MV_RW> struct mv_batch {
-    uint32_t a[U][RW][tn_cu_qt<T>::QA / 4], m[U][RW][tn_cu_qt<T>::NM];
+/* One batch of a warp's loads: U items of each of its MV_RW rows (A words and meta words). */
+template <int T, int U = MV_U> struct mv_batch {
+    uint32_t a[U][MV_RW][tn_cu_qt<T>::QA / 4], m[U][MV_RW][tn_cu_qt<T>::NM];
 };
 
 /* Item `base + 32 u + lane` of each row; GUARD: only items below ie (the last batch of a row). */
-template <int T, int U, bool GUARD, int RW = MV_RW>
-__device__ __forceinline__ void load_batch(const uint8_t *const A[RW], const uint8_t *const B[RW],
-                                           const uint8_t *const S[RW], int64_t base, int64_t ie,
-                                           int lane, mv_batch<T, U, RW> &b) {
+template <int T, int U, bool GUARD>
+__device__ __forceinline__ void load_batch(const uint8_t *const A[MV_RW], const uint8_t *const B[MV_RW],
+                                           const uint8_t *const S[MV_RW], int64_t base, int64_t ie,
+                                           int lane, mv_batch<T, U> &b) {
 #pragma unroll
     for (int u = 0; u < U; u++) {
         const int64_t it = base + u * 32 + lane;
         if (GUARD && it >= ie) break;
 #pragma unroll
-        for (int j = 0; j < RW; j++) load_item<T>(A[j], B[j], S[j], it, b.a[u][j], b.m[u][j]);
+        for (int j = 0; j < MV_RW; j++) load_item<T>(A[j], B[j], S[j], it, b.a[u][j], b.m[u][j]);
     }
 }
 
-template <int T, int U, int NR, bool STAGE, bool GUARD, int RW = MV_RW>
+template <int T, int U, int NR, bool STAGE, bool GUARD>
 __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, const tn_cu_xmeta *xmp,
-                                          int64_t base, int64_t ie, int lane, const mv_batch<T, U, RW> &b,
-                                          float (&acc)[RW][NR]) {
+                                          int64_t base, int64_t ie, int lane, const mv_batch<T, U> &b,
+                                          float (&acc)[MV_RW][NR]) {
 #pragma unroll
     for (int u = 0; u < U; u++) {
         const int64_t it = base + u * 32 + lane;
@@ -288,7 +288,7 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
             load_xg<STAGE>(xq + r * p.n_in + it * 32, xw);
             const tn_cu_xmeta xm = xmp[r * ie + it];
 #pragma unroll
-            for (int j = 0; j < RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(b.a[u][j], b.m[u][j], xw, xm);
+            for (int j = 0; j < MV_RW; j++) acc[j][r] += tn_cu_qt<T>::dotm(b.a[u][j], b.m[u][j], xw, xm);
         }
     }
 }
@@ -301,27 +301,26 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
  * every mat-vec but the output head has 1024-, 2048- or 3072-wide rows, tg128 on an H200 Q4_0
  * 1142 -> 1323 t/s, Q4_K_M 1074 -> 1204, 2026-12-02g record); a separate instance, because the
  * main loop's kernels spill more when that load is in them. */
-template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool ONE = false, int MINB = 0, int RW = MV_RW,
-          int U = MV_U>
+template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool ONE = false, int MINB = 0>
 __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T, ONE, MINB>() : 1)
     k_mv_q(const mv_args p) {
     extern __shared__ __align__(16) uint8_t mv_smem[];
     const int lane = threadIdx.x & 31;
     const int64_t wid = (int64_t)blockIdx.x * WARPS + (threadIdx.x >> 5);
-    int seg[RW];
-    int64_t loc[RW];
-    bool ok[RW];
-    row_map<RW>(p, wid, seg, loc, ok);
-    const uint8_t *A[RW], *B[RW], *S[RW];
+    int seg[MV_RW];
+    int64_t loc[MV_RW];
+    bool ok[MV_RW];
+    row_map(p, wid, seg, loc, ok);
+    const uint8_t *A[MV_RW], *B[MV_RW], *S[MV_RW];
 #pragma unroll
-    for (int j = 0; j < RW; j++) {
+    for (int j = 0; j < MV_RW; j++) {
         A[j] = p.a[seg[j]] + loc[j] * p.a_row;
         B[j] = p.b[seg[j]] + loc[j] * p.b_row;
         S[j] = p.s[seg[j]] + loc[j] * p.s_row;
     }
-    float acc[RW][NR];
+    float acc[MV_RW][NR];
 #pragma unroll
-    for (int j = 0; j < RW; j++)
+    for (int j = 0; j < MV_RW; j++)
 #pragma unroll
         for (int r = 0; r < NR; r++) acc[j][r] = 0.0f;
     const int64_t ie = p.n_items;
@@ -332,29 +331,29 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
      * made decode 30% slower; the 16-warp kernel with the next batch's loads issued before the
      * current batch's dot products was 5 % slower, 2026-12-02f record.) */
     tn_cu_pdl_begin();
-    mv_batch<T, U, RW> cur;
-    if (ONE) load_batch<T, U, true, RW>(A, B, S, 0, ie, lane, cur); /* the whole row */
-    else if (32 * U <= ie) load_batch<T, U, false, RW>(A, B, S, 0, ie, lane, cur);
+    mv_batch<T> cur;
+    if (ONE) load_batch<T, MV_U, true>(A, B, S, 0, ie, lane, cur); /* the whole row */
+    else if (32 * MV_U <= ie) load_batch<T, MV_U, false>(A, B, S, 0, ie, lane, cur);
     __shared__ float2 rope_cs[WARPS];
-    rope_cs_early<NR, RW>(p, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
+    rope_cs_early<NR>(p, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
     tn_cu_pdl_wait();
     const int8_t *xq = p.io.xq;
     const tn_cu_xmeta *xmp = p.io.xm;
     if (STAGE) stage_input(p, mv_smem, &xq, &xmp);
     if constexpr (ONE) {
-        dot_batch<T, U, NR, STAGE, true, RW>(p, xq, xmp, 0, ie, lane, cur, acc);
+        dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, 0, ie, lane, cur, acc);
     } else {
-        for (; base + 32 * U <= ie; base += 32 * U) {
-            if (base) load_batch<T, U, false, RW>(A, B, S, base, ie, lane, cur);
-            dot_batch<T, U, NR, STAGE, false, RW>(p, xq, xmp, base, ie, lane, cur, acc);
+        for (; base + 32 * MV_U <= ie; base += 32 * MV_U) {
+            if (base) load_batch<T, MV_U, false>(A, B, S, base, ie, lane, cur);
+            dot_batch<T, MV_U, NR, STAGE, false>(p, xq, xmp, base, ie, lane, cur, acc);
         }
-        if (base < ie) { /* the last < 32 * U items: all loads first, then the dots */
-            mv_batch<T, U, RW> tail;
-            load_batch<T, U, true, RW>(A, B, S, base, ie, lane, tail);
-            dot_batch<T, U, NR, STAGE, true, RW>(p, xq, xmp, base, ie, lane, tail, acc);
+        if (base < ie) { /* the last < 32 * MV_U items: all loads first, then the dots */
+            mv_batch<T> tail;
+            load_batch<T, MV_U, true>(A, B, S, base, ie, lane, tail);
+            dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
         }
     }
-    epilogue<NR, NR == 1 && WARPS * RW == 32, RW>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
+    epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
 }
 
 /* 8 weights of a float type as raw 16-byte words (two for F32), converted when used. */
@@ -490,19 +489,6 @@ template <int T> static void launch_staged(tn_cu_exec *ex, unsigned blocks, cons
     tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes(p.n_in), p);
 }
 
-/* TERN_CUDA_MV_WIDE=1 / 2 (A/B, off until measured): the residual mat-vecs that quantize their
- * output run 32 warps of one row each (1024 threads, <= 64 registers) with 8 / 4 items per lane
- * in flight, instead of 16 warps of two rows with 4. Those kernels ran at 1.85 TB/s against
- * gate/up's 3.0 (2026-12-02f record), short of bytes in flight by Little's law; with one row per
- * warp and 8 items a lane's batch is 32 registers of the 64 (16-warp kernel: 32 of 128), so an
- * SM can have twice the bytes in flight. The products are summed in the same order (a lane's
- * items ascending, then the warp sum): the same results bit for bit. */
-template <int T> static void launch_wide(tn_cu_exec *ex, const mv_args &p) {
-    const unsigned blocks = (unsigned)(p.n_out[0] / 32);
-    if (ex->mv_wide == 2) tn_cu_launch(ex, k_mv_q<T, 1, true, 32, false, 0, 1, 4>, blocks, 1024, stage_bytes(p.n_in), p);
-    else tn_cu_launch(ex, k_mv_q<T, 1, true, 32, false, 0, 1, 8>, blocks, 1024, stage_bytes(p.n_in), p);
-}
-
 bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in) {
     return ex->mv_stage && n_in % 32 == 0 && stage_bytes(n_in) <= 40 * 1024;
 }
@@ -571,9 +557,7 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
         break;
 #define TN_CU_MVQ_CASE(T)                                                                          \
     case T:                                                                                        \
-        if (quant_out && ex->mv_wide) /* TERN_CUDA_MV_WIDE: 32 warps of one row */               \
-            launch_wide<T>(ex, p);                                                                 \
-        else if (quant_out) /* 32 rows per block (tn_cu_mv_io) */                                  \
+        if (quant_out) /* 32 rows per block (tn_cu_mv_io) */                                       \
             tn_cu_launch(ex, k_mv_q<T, 1, true, MV_QWARPS>, (unsigned)(w0->n_out / 32),            \
                          MV_QWARPS * 32, stage_bytes(p.n_in), p);                                  \
         else if (stage && p.n_items < 32 * MV_U) /* the whole row loaded before the wait */       \
