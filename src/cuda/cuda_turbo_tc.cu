@@ -55,6 +55,15 @@ constexpr int TT_TILE = 16;
  *   head size 128) lets 4 fit, and tn_cu_attn_plan's one-wave rule counts them. NST=3, KREG=1,
  *   MINB=4 against 6 / 0 / 2: d32768 262.4 / 263.4 -> 274.7 / 275.4 t/s, d8192 342.3 / 343.4
  *   -> 339.3 / 339.3 (2026-12-02h record, 2 rounds).
+ * TN_TT_LANEMAP=1: each lane copies one chunk (ch = lane % CP2, CP2 = the chunks per head slice
+ *   rounded up to a power of two) of rows lane / CP2 + RPI j of the tile's K and V, so that its
+ *   rows, chunk and destinations are shifts of the lane and constants: one row pointer per
+ *   matrix and tile instead of a division by the chunks per matrix and by the chunks per row
+ *   and a 64-bit product per copy (the copies' index and address arithmetic held 15 % of the
+ *   kernel's warp samples at d32768, 2026-12-03c record; the kernel is issue-bound). Lanes with
+ *   ch >= CPR idle (turbo3, head 128: 8 copies per lane of which 6 busy, against 6). The same
+ *   (source, destination) pairs as the default (checked here by enumerating both mappings for
+ *   head sizes 64/128/256, 2/3/4 bits, 8/16-byte copies). Not yet run on a GPU: off.
  * Measured and removed (2026-12-03c record; code in 1a6da2c): TN_TT_PRMT=1, 2- and 3-bit codes
  *   decoded by byte permutes of the codebook held in registers instead of the shared pair table
  *   (tg64 @ d8192 -0.4 %, @ d32768 -2.8 %: the table lookups were not what limits the tiles);
@@ -75,6 +84,9 @@ constexpr int TT_TILE = 16;
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
 #endif
+#ifndef TN_TT_LANEMAP
+#define TN_TT_LANEMAP 0
+#endif
 
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8;                        /* packed bytes of one head */
@@ -94,6 +106,9 @@ template <int D, int BITS> struct tt_cfg {
     static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float),
                   "ring reused for the warps' outputs");
 };
+
+/* The smallest power of two >= n (n >= 1). */
+__host__ __device__ constexpr int tt_pow2(int n) { return n <= 1 ? 1 : 2 * tt_pow2((n + 1) / 2); }
 
 /* The two codebook values of a pair index (bits of two consecutive dims, see decode below). */
 template <int BITS> __device__ __forceinline__ uint32_t tt_pair(const float *c, int i) {
@@ -139,7 +154,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc, int GB) {
     tn_cu_pdl_begin();
     using C = tt_cfg<D, BITS>;
-    constexpr int CPR = C::HB / C::CP, NW = C::HB / 4, NCOPY = 2 * TT_TILE * CPR;
+    constexpr int CPR = C::HB / C::CP, NW = C::HB / 4;
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ __align__(16) float qs[TD_MAXG * D];
     __shared__ uint32_t tab[(1 << (2 * BITS)) * C::REP];
@@ -166,6 +181,27 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
         if (i < n_tiles) {
             const int c0 = first + i * step;
             uint8_t *st = ring + (i % C::NST) * C::RAW;
+#if TN_TT_LANEMAP
+            /* lane: chunk ch of rows rl + RPI j of K and of V (see TN_TT_LANEMAP) */
+            constexpr int CP2 = tt_pow2(CPR) < 2 ? 2 : tt_pow2(CPR), RPI = 32 / CP2;
+            const int ch = lane % CP2, rl = lane / CP2, lim = ce - c0;
+            if (ch < CPR) {
+                /* the tile's first row (cell c0 < ce, a valid source for zero-filled copies)
+                 * and the lane's first row, at the lane's chunk */
+                const uint8_t *k0 = kc.base + (size_t)c0 * kc.row_bytes + khead + ch * C::CP,
+                              *v0 = vc.base + (size_t)c0 * vc.row_bytes + vhead + ch * C::CP;
+                const uint8_t *kr = k0 + rl * kc.row_bytes, *vr = v0 + rl * vc.row_bytes;
+                uint8_t *d = st + rl * C::HB + ch * C::CP;
+#pragma unroll
+                for (int j = 0; j < TT_TILE / RPI; j++) {
+                    const bool ok = rl + RPI * j < lim;
+                    tn_cu_cp_async<C::CP>(d + RPI * j * C::HB, ok ? kr + RPI * j * kc.row_bytes : k0, ok);
+                    tn_cu_cp_async<C::CP>(d + (TT_TILE + RPI * j) * C::HB, ok ? vr + RPI * j * vc.row_bytes : v0,
+                                          ok);
+                }
+            }
+#else
+            constexpr int NCOPY = 2 * TT_TILE * CPR;
             for (int idx = lane; idx < NCOPY; idx += 32) {
                 const int m = idx / (TT_TILE * CPR), r = idx % (TT_TILE * CPR) / CPR,
                           ch = idx % CPR;
@@ -177,6 +213,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
                 tn_cu_cp_async<C::CP>(st + (m * TT_TILE + r) * C::HB + ch * C::CP, src + ch * C::CP,
                                       ok);
             }
+#endif
             const int c = c0 + (lane & 15);
             const bool ok = c < ce;
             const int64_t cc = ok ? c : cb;
