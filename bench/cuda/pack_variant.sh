@@ -5,7 +5,7 @@
 # build-cuda-dev/bin.txz packed again with every variant so far (on the device, after ab.sh
 # unpacked it: build-cuda-dev/v-NAME/tern and .../tests/test_cuda_turbo).
 #   bench/cuda/pack_variant.sh NAME "NVCC FLAGS" src/cuda/FILE.cu ...
-#   e.g. bench/cuda/pack_variant.sh tabrep -DTN_TT_TABREP=1 src/cuda/cuda_turbo_tc.cu
+#   e.g. bench/cuda/pack_variant.sh lanemap -DTN_TT_LANEMAP=1 src/cuda/cuda_turbo_tc.cu
 set -e
 cd "$(dirname "$0")/../.."
 name=$1 flags=$2

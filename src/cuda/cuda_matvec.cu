@@ -37,17 +37,11 @@ constexpr int MV_QWARPS = 32 / MV_RW;
 #ifndef TN_MV_ONE_BLOCKS
 #define TN_MV_ONE_BLOCKS 0
 #endif
-/* TN_MV_FIT6=1 (A/B build; measured: Llama-3-8B Q4_0 tg128 -2 % on the H200, 2026-12-03 record,
- * so off): a staged Q4_0 launch of more blocks than fit at 5 per
- * SM but not more than at 6 (Llama-3-8B's q/k/v: 768 blocks, 660 slots at 5, 792 at 6) takes a
- * 6-block instance, so that it runs as one wave; every other launch keeps 5 (6 for all Q4_0
- * launches lost 3.7 % on Llama-3-8B, 2026-12-02h record). */
-#ifndef TN_MV_FIT6
-#define TN_MV_FIT6 0
-#endif
-template <int T, bool ONE, int MINB> constexpr int mv_min_blocks() {
-    return MINB                          ? MINB
-           : tn_cu_qt<T>::QA == 32       ? 4
+/* (Measured and removed: a 6-block instance for the staged Q4_0 launches that fit in one wave
+ * at 6 blocks per SM but not at 5, such as Llama-3-8B's q/k/v, 768 blocks: tg128 -2 % on the
+ * H200, 2026-12-03 record; the code is in a30ed98.) */
+template <int T, bool ONE> constexpr int mv_min_blocks() {
+    return tn_cu_qt<T>::QA == 32         ? 4
            : ONE && TN_MV_ONE_BLOCKS     ? TN_MV_ONE_BLOCKS
            : ONE && T == TN_TYPE_Q4_0    ? 6
                                          : 5;
@@ -301,8 +295,8 @@ __device__ __forceinline__ void dot_batch(const mv_args &p, const int8_t *xq, co
  * every mat-vec but the output head has 1024-, 2048- or 3072-wide rows, tg128 on an H200 Q4_0
  * 1142 -> 1323 t/s, Q4_K_M 1074 -> 1204, 2026-12-02g record); a separate instance, because the
  * main loop's kernels spill more when that load is in them. */
-template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool ONE = false, int MINB = 0>
-__global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T, ONE, MINB>() : 1)
+template <int T, int NR, bool STAGE, int WARPS = MV_WARPS, bool ONE = false>
+__global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<T, ONE>() : 1)
     k_mv_q(const mv_args p) {
     extern __shared__ __align__(16) uint8_t mv_smem[];
     const int lane = threadIdx.x & 31;
@@ -478,17 +472,6 @@ static size_t stage_bytes(int64_t n_in) {
     return (size_t)n_in + (size_t)(n_in / 32) * sizeof(tn_cu_xmeta);
 }
 
-/* The staged 4-warp launch of rows of at least one batch (TN_MV_FIT6 above). */
-template <int T> static void launch_staged(tn_cu_exec *ex, unsigned blocks, const mv_args &p) {
-    if constexpr (TN_MV_FIT6 && T == TN_TYPE_Q4_0) {
-        if (blocks > 5u * (unsigned)ex->n_sm && blocks <= 6u * (unsigned)ex->n_sm) {
-            tn_cu_launch(ex, k_mv_q<T, 1, true, MV_WARPS, false, 6>, blocks, 128, stage_bytes(p.n_in), p);
-            return;
-        }
-    }
-    tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes(p.n_in), p);
-}
-
 bool tn_cu_matvec_stages(const tn_cu_exec *ex, int64_t n_in) {
     return ex->mv_stage && n_in % 32 == 0 && stage_bytes(n_in) <= 40 * 1024;
 }
@@ -564,7 +547,7 @@ void tn_cu_matvec(tn_cu_exec *ex, const tn_cu_mv_seg *seg, int n_seg, bool swigl
             tn_cu_launch(ex, k_mv_q<T, 1, true, MV_WARPS, true>, blocks, 128, stage_bytes(p.n_in),  \
                          p);                                                                       \
         else if (stage)                                                                            \
-            launch_staged<T>(ex, blocks, p);                                                       \
+            tn_cu_launch(ex, k_mv_q<T, 1, true>, blocks, 128, stage_bytes(p.n_in), p);             \
         else if (one)                                                                              \
             tn_cu_launch(ex, k_mv_q<T, 1, false>, blocks, 128, 0, p);                              \
         else                                                                                       \

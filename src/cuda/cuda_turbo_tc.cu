@@ -40,21 +40,12 @@ constexpr int TT_TILE = 16;
  *   with 16-byte cp.async.cg instead of 8-byte .ca (half the copy instructions, no L1 allocation;
  *   rows must be 16-byte aligned, else the f32 kernel runs). Measured: tg32 @ d32768 293.5
  *   vs 291.8 (+0.6 %, within the spread; 2026-12-03 record). Off.
- * TN_TT_TABREP=1: the pair table replicated per bank (32 copies; 8 for turbo4) so that the
- *   decode's lookups are free of bank conflicts (Nsight Compute: 29 % excess shared
- *   wavefronts). Measured: tg64 +0.1 % at d8192, +1.8 % at d32768 with the 6-stage ring
- *   (2026-12-02e record, within a standard deviation); -4.3 % at d32768 on the defaults below
- *   (273.3 -> 259.6, 2 rounds, 2026-12-02h record: 32 copies of the turbo3 table, 8 KB, per
- *   block). Off.
- * TN_TT_KREG (1): K is not decoded into shared memory: each lane builds its mma A fragments
- *   from the packed codes in the stage (scores_from), so K's stores and ldmatrix loads disappear
- *   and all 32 lanes decode V (half a row each); it also halves the decoded tiles' shared memory.
- *   Alone, +1.2 % at d8192, +3.2 % at d32768 (2026-12-02e record).
  * TN_TT_MINB (4): the blocks per SM the registers are capped for (__launch_bounds__: 128
- *   registers, no spills); with 3 stages and KREG a block's shared memory (43.5 KB at turbo3,
- *   head size 128) lets 4 fit, and tn_cu_attn_plan's one-wave rule counts them. NST=3, KREG=1,
- *   MINB=4 against 6 / 0 / 2: d32768 262.4 / 263.4 -> 274.7 / 275.4 t/s, d8192 342.3 / 343.4
- *   -> 339.3 / 339.3 (2026-12-02h record, 2 rounds).
+ *   registers, no spills); with 3 stages and K decoded into registers a block's shared memory
+ *   (43.5 KB at turbo3, head size 128) lets 4 fit, and tn_cu_attn_plan's one-wave rule counts
+ *   them. NST=3, K in registers, MINB=4 against 6 / K in shared memory / 2: d32768 262.4 / 263.4
+ *   -> 274.7 / 275.4 t/s, d8192 342.3 / 343.4 -> 339.3 / 339.3 (2026-12-02h record, 2 rounds);
+ *   MINB=5 (96 registers, spills; shared memory allows 4 anyway): -6 / -8 % (2026-12-03c).
  * TN_TT_LANEMAP=1: each lane copies one chunk (ch = lane % CP2, CP2 = the chunks per head slice
  *   rounded up to a power of two) of rows lane / CP2 + RPI j of the tile's K and V, so that its
  *   rows, chunk and destinations are shifts of the lane and constants: one row pointer per
@@ -64,9 +55,12 @@ constexpr int TT_TILE = 16;
  *   ch >= CPR idle (turbo3, head 128: 8 copies per lane of which 6 busy, against 6). The same
  *   (source, destination) pairs as the default (checked here by enumerating both mappings for
  *   head sizes 64/128/256, 2/3/4 bits, 8/16-byte copies). Not yet run on a GPU: off.
- * Measured and removed (2026-12-03c record; code in 1a6da2c): TN_TT_PRMT=1, 2- and 3-bit codes
- *   decoded by byte permutes of the codebook held in registers instead of the shared pair table
- *   (tg64 @ d8192 -0.4 %, @ d32768 -2.8 %: the table lookups were not what limits the tiles);
+ * Measured and removed: TN_TT_KREG=0, K decoded into shared memory like V (K in registers:
+ *   +1.2 % at d8192, +3.2 % at d32768, 2026-12-02e record); TN_TT_TABREP=1, the pair table
+ *   replicated per bank (-4.3 % at d32768, 2026-12-02h record; both in a30ed98); TN_TT_PRMT=1,
+ *   2- and 3-bit codes decoded by byte permutes of the codebook held in registers instead of the
+ *   shared pair table (tg64 @ d8192 -0.4 %, @ d32768 -2.8 %: the table lookups were not what
+ *   limits the tiles; 2026-12-03c record, code in 1a6da2c);
  *   TN_TT_QWARP=1, the query rotation by a warp per head, is now td_rotate's path for heads of
  *   32..256. */
 #ifndef TN_TT_NST
@@ -74,12 +68,6 @@ constexpr int TT_TILE = 16;
 #endif
 #ifndef TN_TT_CP16
 #define TN_TT_CP16 0
-#endif
-#ifndef TN_TT_TABREP
-#define TN_TT_TABREP 0
-#endif
-#ifndef TN_TT_KREG
-#define TN_TT_KREG 1
 #endif
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
@@ -91,16 +79,14 @@ constexpr int TT_TILE = 16;
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8;                        /* packed bytes of one head */
     static constexpr int CP = TN_TT_CP16 && HB % 16 == 0 ? 16 : 8; /* bytes per cp.async of codes */
-    /* copies of the pair table */
-    static constexpr int REP = !TN_TT_TABREP ? 1 : BITS == 4 ? 8 : 32;
     static constexpr int NST = TN_TT_NST; /* stages of packed tiles per warp */
     /* stage layout: K codes, V codes, the norms, the cells' positions and sequences */
     static constexpr int NORMS = 2 * TT_TILE * HB;
     static constexpr int META = NORMS + 2 * TT_TILE * 4;
     static constexpr int RAW = META + 2 * TT_TILE * 4; /* bytes per stage */
     static constexpr int LD = D + 8;                   /* decoded row stride (halves) */
-    /* per warp: the ring, then the decoded V tile (and K's, unless TN_TT_KREG) */
-    static constexpr int WARP = NST * RAW + (TN_TT_KREG ? 1 : 2) * TT_TILE * LD * 2;
+    /* per warp: the ring, then the decoded V tile (K is decoded into mma fragments in registers) */
+    static constexpr int WARP = NST * RAW + TT_TILE * LD * 2;
     static constexpr size_t SMEM = (size_t)TD_W * WARP;
     static_assert(HB % 8 == 0 && RAW % 16 == 0, "8-byte copies, 16-byte aligned decoded tiles");
     static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float),
@@ -128,9 +114,9 @@ __device__ __forceinline__ uint32_t scale_h2(uint32_t v, __half2 s) {
 }
 
 /* Dims 8k .. 8k + 7 of a row into dst (f16, times rs): four pair indices from the row's words
- * (lo: the low, or only, section; hi: the high bits of 3-bit codes), four lookups in the lane's
- * copy of the pair table (entry p at tab[p * REP]). */
-template <int BITS, int REP>
+ * (lo: the low, or only, section; hi: the high bits of 3-bit codes), four lookups in the pair
+ * table. */
+template <int BITS>
 __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k,
                                            const uint32_t *tab, __half2 rs, __half *dst) {
     uint32_t d[4]; /* the four half2 pairs */
@@ -143,7 +129,7 @@ __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *h
             p = ((lo[k >> 1] >> ((k & 1) * 16)) >> (4 * j)) & 15u;
             if (BITS == 3) p |= ((hi[k >> 2] >> ((k & 3) * 8 + 2 * j)) & 3u) << 4;
         }
-        d[j] = tab[p * REP];
+        d[j] = tab[p];
     }
     *(uint4 *)(dst + 8 * k) =
         make_uint4(scale_h2(d[0], rs), scale_h2(d[1], rs), scale_h2(d[2], rs), scale_h2(d[3], rs));
@@ -157,7 +143,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     constexpr int CPR = C::HB / C::CP, NW = C::HB / 4;
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ __align__(16) float qs[TD_MAXG * D];
-    __shared__ uint32_t tab[(1 << (2 * BITS)) * C::REP];
+    __shared__ uint32_t tab[1 << (2 * BITS)];
     __shared__ float wm[TD_W][TD_MAXG], wl[TD_W][TD_MAXG];
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2;
     const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z,
@@ -168,11 +154,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     const int first = cb + TT_TILE * warp, step = TT_TILE * TD_W;
     const int n_tiles = first < ce ? (ce - first + step - 1) / step : 0;
     uint8_t *ring = smem + warp * C::WARP;
-#if TN_TT_KREG
     __half *vt = (__half *)(ring + C::NST * C::RAW);
-#else
-    __half *kt = (__half *)(ring + C::NST * C::RAW), *vt = kt + TT_TILE * C::LD;
-#endif
     const size_t khead = (size_t)kvh * kc.head_bytes, vhead = (size_t)kvh * vc.head_bytes;
     /* a head's fp16 norm is read as the aligned 32-bit word holding it and its even/odd partner */
     const size_t knorm = kc.norm_off + (size_t)(kvh & ~1) * 2,
@@ -225,8 +207,8 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
         }
         tn_cu_cp_async_commit();
     };
-    for (int i = tid; i < (1 << (2 * BITS)) * C::REP; i += TD_T)
-        tab[i] = tt_pair<BITS>(kc.cb.c, i / C::REP);
+    for (int i = tid; i < (1 << (2 * BITS)); i += TD_T)
+        tab[i] = tt_pair<BITS>(kc.cb.c, i);
     /* with tn_cuda_turbo_attn.pdl: q and this step's cache rows come from the kernels before
      * (n_kv_dev and the codebook, read above, are not written during the step) */
     tn_cu_pdl_wait();
@@ -246,7 +228,6 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
 #pragma unroll
     for (int i = 0; i < C::NST - 1; i++)
         issue(i);
-    const uint32_t *my_tab = tab + lane % C::REP; /* entry p of the lane's copy: my_tab[p * REP] */
     td_rotate(qs, a.q + ((int64_t)t * a.n_head + h0) * D, GB, D, a.rot_seed, false);
     const int my_pos = a.pos[t], my_seq = a.seq[t];
     const float isn = 1.0f / sqrtf((float)D);
@@ -267,7 +248,6 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
             return __half2float(__ushort_as_half((unsigned short)(x >> hsh)));
         };
         float s[4];
-#if TN_TT_KREG
         { /* V only: lane (r, hf) writes dims [hf D/2, (hf + 1) D/2) of row r of V~ (times the
            * norm, as below); the half starts on a word of every section */
             const int r = lane & 15, hf = lane >> 4;
@@ -286,7 +266,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
             __half *dst = vt + r * C::LD + hf * (D / 2);
 #pragma unroll
             for (int k = 0; k < D / 16; k++)
-                tt_decode8<BITS, C::REP>(w, w + HL, k, my_tab, rs, dst); /* of the half */
+                tt_decode8<BITS>(w, w + HL, k, tab, rs, dst); /* of the half */
         }
         { /* K's fragments: pair (dims 16 kk + 2 t4, + 1) and the pair 8 dims on, of cells g, g + 8
            */
@@ -315,34 +295,11 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
                     }
 #pragma unroll
                     for (int e = 0; e < 4; e++)
-                        ka[e] = my_tab[p[e] * C::REP];
+                        ka[e] = tab[p[e]];
                 },
                 s);
         }
         __syncwarp(); /* V~ rows written by other lanes */
-#else
-        { /* decode: lane (r, m) writes row r of K~ (m = 0) or V~ (m = 1). V rows carry their
-           * norm / sqrt(d) (0 where not visible), so that P stays a probability in f16 as in the
-           * f16 kernel: p times a small norm would fall into f16's subnormal range. */
-            const int r = lane & 15, m = lane >> 4;
-            const __half2 rs = __float2half2_rn(!m                 ? 1.0f
-                                                : (mask >> r) & 1u ? norm(nv[r]) * isn
-                                                                   : 0.0f);
-            uint32_t w[NW];
-            const uint2 *src = (const uint2 *)(st + (m * TT_TILE + r) * C::HB);
-#pragma unroll
-            for (int j = 0; j < NW / 2; j++) {
-                const uint2 u = src[j];
-                w[2 * j] = u.x, w[2 * j + 1] = u.y;
-            }
-            __half *dst = (m ? vt : kt) + r * C::LD;
-#pragma unroll
-            for (int k = 0; k < D / 8; k++)
-                tt_decode8<BITS, C::REP>(w, w + D / 16, k, my_tab, rs, dst);
-        }
-        __syncwarp();
-        w.scores(kt, s);
-#endif
         const bool va = (mask >> g) & 1u, vb = (mask >> (g + 8)) & 1u;
         const float ka = va ? norm(nk[g]) * isn : 0.0f, kb = vb ? norm(nk[g + 8]) * isn : 0.0f;
         const float x[4] = {va ? s[0] * ka : -INFINITY, va ? s[1] * ka : -INFINITY,
