@@ -11,7 +11,8 @@ mkdir -p "$OUT"
 unpack() { [ -f $B/tern ] || tar xJf $B/bin.txz -C $B; }
 # Measures the copy bandwidth into the summary unless an earlier step did; sets BW.
 copy_bw() {
-    grep -q "copy_bw:" "$SUM" 2> /dev/null || $B/bench/copy_bw >> "$SUM"
+    grep -q "copy_bw:" "$SUM" 2> /dev/null ||
+        { echo "built from $(cat $B/COMMIT 2> /dev/null || echo '?') (bench/cuda/pack.sh)"; $B/bench/copy_bw; } >> "$SUM"
     BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
     BW=${BW:-4230}
 }

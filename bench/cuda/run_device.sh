@@ -14,7 +14,7 @@ if [ -f $B/bin.txz ]; then tar xJf $B/bin.txz -C $B; fi
 SUM=$OUT/summary.txt
 : > "$SUM"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader | tee -a "$SUM"
-echo "commit $(git rev-parse --short HEAD 2>/dev/null || echo '?') $(date -u +%FT%TZ)" | tee -a "$SUM"
+echo "built from $(cat $B/COMMIT 2>/dev/null || echo '?') (bench/cuda/pack.sh) $(date -u +%FT%TZ)" | tee -a "$SUM"
 $B/bench/copy_bw | tee -a "$SUM"
 BW=$(sed -n 's/.*median \([0-9.]*\) GB.*/\1/p' "$SUM" | tail -1)
 if [ "$MODE" = tests ] || [ "$MODE" = all ]; then
