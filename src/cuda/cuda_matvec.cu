@@ -245,6 +245,7 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
 #define TN_MV_SCALE_LATE 0
 #endif
 
+#if TN_MV_SCALE_LATE
 /* stage_input with TN_MV_SCALE_LATE for items that still need the RMSNorm scale: returns it. */
 __device__ __forceinline__ float stage_input_scale_late(const mv_args &p, uint8_t *sm, const int8_t **xq,
                                                         const tn_cu_xmeta **xm) {
@@ -271,6 +272,7 @@ __device__ __forceinline__ float stage_input_scale_late(const mv_args &p, uint8_
     *xm = ms;
     return (float)(1.0 / sqrt(ss / (double)p.n_in + (double)p.io.in_eps));
 }
+#endif
 
 /* The block's copy of the int8 activations and their metadata in shared memory `sm` (STAGE),
  * with the RMSNorm scale applied if the items still need it (in_ss). */
