@@ -100,7 +100,6 @@ template <int HD, int LD> struct tn_cu_tc_warp {
             accumulate_lazy(x, vt);
             return;
         }
-        const int lane = threadIdx.x & 31;
         float mx0 = fmaxf(x[0], x[2]), mx1 = fmaxf(x[1], x[3]);
 #pragma unroll
         for (int off = 4; off < 32; off <<= 1) {
@@ -114,16 +113,27 @@ template <int HD, int LD> struct tn_cu_tc_warp {
         l1 = l1 * al1 + p1 + p3;
         m0 = n0;
         m1 = n1;
+        add_pv<true>(p0, p1, p2, p3, vt, al0, al1);
+    }
+
+    /* O^T = O^T (times al0, al1 per head if RESCALE) + V^T P^T of the tile's probabilities (p0,
+     * p1 cell g, p2, p3 cell g + 8, as the scores) and V rows vt. */
+    template <bool RESCALE>
+    __device__ __forceinline__ void add_pv(float p0, float p1, float p2, float p3, const __half *vt, float al0,
+                                           float al1) {
+        const int lane = threadIdx.x & 31;
         /* P^T as the B fragment (cells 2 t4 (+1, +8, +9) x head g) */
         const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0, p1));
         const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2, p3));
         const __half *vp = vt + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int mt = 0; mt < KS; mt++) {
-            o[mt][0] *= al0;
-            o[mt][1] *= al1;
-            o[mt][2] *= al0;
-            o[mt][3] *= al1;
+            if (RESCALE) {
+                o[mt][0] *= al0;
+                o[mt][1] *= al1;
+                o[mt][2] *= al0;
+                o[mt][3] *= al1;
+            }
             uint32_t v4[4];
             tn_cu_ldsm_x4_trans(v4, vp + mt * 16);
             tn_cu_mma16816(o[mt], v4, pb0, pb1);
@@ -132,7 +142,6 @@ template <int HD, int LD> struct tn_cu_tc_warp {
 
     /* accumulate() with TN_TC_LAZY_MAX (see there). */
     __device__ __forceinline__ void accumulate_lazy(const float x[4], const __half *vt) {
-        const int lane = threadIdx.x & 31;
         constexpr float T = (float)TN_TC_LAZY_MAX;
         float mx0 = fmaxf(x[0], x[2]), mx1 = fmaxf(x[1], x[3]);
         if (__any_sync(0xffffffffu, mx0 > m0 + T || mx1 > m1 + T)) { /* (m = -inf: any visible cell) */
@@ -158,15 +167,7 @@ template <int HD, int LD> struct tn_cu_tc_warp {
         const float p0 = exp2f(x[0] - m0), p1 = exp2f(x[1] - m1), p2 = exp2f(x[2] - m0), p3 = exp2f(x[3] - m1);
         l0 += p0 + p2;
         l1 += p1 + p3;
-        const uint32_t pb0 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p0, p1));
-        const uint32_t pb1 = tn_cu_movmatrix_trans(tn_cu_pack_h2(p2, p3));
-        const __half *vp = vt + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
-#pragma unroll
-        for (int mt = 0; mt < KS; mt++) {
-            uint32_t v4[4];
-            tn_cu_ldsm_x4_trans(v4, vp + mt * 16);
-            tn_cu_mma16816(o[mt], v4, pb0, pb1);
-        }
+        add_pv<false>(p0, p1, p2, p3, vt, 1.0f, 1.0f);
     }
 
     /* The warp's state for the block's ending: heads < GB into wm[h], wl[h] (max in natural log
