@@ -233,6 +233,17 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
+/* The block's copy (no barrier) of the int8 activations to sm and their metadata after them,
+ * which it returns. */
+__device__ __forceinline__ tn_cu_xmeta *copy_input(const mv_args &p, uint8_t *sm) {
+    int4 *xs = (int4 *)sm;
+    tn_cu_xmeta *ms = (tn_cu_xmeta *)(sm + p.n_in);
+    for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
+        xs[i] = __ldg((const int4 *)p.io.xq + i);
+    for (int64_t i = threadIdx.x; i < p.n_items; i += blockDim.x) ms[i] = p.io.xm[i];
+    return ms;
+}
+
 /* TN_MV_SCALE_LATE=1 (A/B build; 0, the default: norm_scale above): a staged launch whose items
  * still need the RMSNorm scale (in_ss) has every warp sum the squares itself (the same loads and
  * additions in the same order as norm_scale's warp 0, so the same scale), with the first 128
@@ -254,11 +265,7 @@ __device__ __forceinline__ float stage_input_scale_late(const mv_args &p, uint8_
     double pre[PRE];
 #pragma unroll
     for (int k = 0; k < PRE; k++) pre[k] = lane + 32 * k < p.n_items ? p.io.in_ss[lane + 32 * k] : 0.0;
-    int4 *xs = (int4 *)sm;
-    tn_cu_xmeta *ms = (tn_cu_xmeta *)(sm + p.n_in);
-    for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
-        xs[i] = __ldg((const int4 *)p.io.xq + i);
-    for (int64_t i = threadIdx.x; i < p.n_items; i += blockDim.x) ms[i] = p.io.xm[i];
+    tn_cu_xmeta *ms = copy_input(p, sm);
     double ss = 0;
 #pragma unroll
     for (int k = 0; k < PRE; k++)
@@ -278,11 +285,7 @@ __device__ __forceinline__ float stage_input_scale_late(const mv_args &p, uint8_
  * with the RMSNorm scale applied if the items still need it (in_ss). */
 __device__ __forceinline__ void stage_input(const mv_args &p, uint8_t *sm, const int8_t **xq,
                                             const tn_cu_xmeta **xm) {
-    int4 *xs = (int4 *)sm;
-    tn_cu_xmeta *ms = (tn_cu_xmeta *)(sm + p.n_in);
-    for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
-        xs[i] = __ldg((const int4 *)p.io.xq + i);
-    for (int64_t i = threadIdx.x; i < p.n_items; i += blockDim.x) ms[i] = p.io.xm[i];
+    tn_cu_xmeta *ms = copy_input(p, sm);
     __syncthreads();
     if (p.io.in_ss) norm_scale(p, ms);
     *xq = (const int8_t *)sm;

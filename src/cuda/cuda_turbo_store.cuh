@@ -15,7 +15,6 @@ __device__ __forceinline__ double tq_warp_sum(double v) {
     return v;
 }
 
-
 /* Packs the d codes idx[] of one head into its bytes qd (kv_types.c's layout: 4-bit codes two per
  * byte; 2- and 3-bit codes' low two bits four per byte, then for 3 bits the high bits eight per
  * byte), threads i0, i0 + step, ... of the caller each writing their bytes. */
