@@ -214,7 +214,11 @@ __device__ __forceinline__ void epilogue(const mv_args &p, float (&acc)[MV_RW][N
 }
 
 /* The RMSNorm scale of staged x*w items (tn_cu_mv_io in_ss): the sums of squares added in item
- * order by one warp (the same order in every block), then each item's d times the scale. */
+ * order by one warp (the same order in every block), then each item's d times the scale.
+ * (Measured and removed: TN_MV_SCALE_LATE=1, every warp summing the squares itself and scaling
+ * its dot products at the end, without this pass and its two barriers: tg128 on an H200
+ * Llama-3-8B Q4_0 +1.4 %, Q4_K_M +0.6 %, Llama-2-7B Q4_0 +0.3 %, Qwen3-0.6B Q4_0 -1.0 %, 2 rounds,
+ * 2026-12-03d record; code in 734a195.) */
 __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __shared__ float scale;
     if (threadIdx.x < 32) {
@@ -243,43 +247,6 @@ __device__ __forceinline__ tn_cu_xmeta *copy_input(const mv_args &p, uint8_t *sm
     for (int64_t i = threadIdx.x; i < p.n_items; i += blockDim.x) ms[i] = p.io.xm[i];
     return ms;
 }
-
-/* TN_MV_SCALE_LATE=1 (A/B build; 0, the default: norm_scale above): a staged launch whose items
- * still need the RMSNorm scale (in_ss) has every warp sum the squares itself (the same loads and
- * additions in the same order as norm_scale's warp 0, so the same scale), with the first 128
- * items' sums loaded before the activations are copied, and multiplies its dot products by the
- * scale at the end instead of every item's d: the scale's block barrier, the pass over the
- * items' metadata and its barrier leave the path between the previous kernel's end and the first
- * dot product (q/k/v and gate/up of every layer). Results differ from the default by rounding
- * (one product per output instead of one per item). Not yet run on a GPU. */
-#ifndef TN_MV_SCALE_LATE
-#define TN_MV_SCALE_LATE 0
-#endif
-
-#if TN_MV_SCALE_LATE
-/* stage_input with TN_MV_SCALE_LATE for items that still need the RMSNorm scale: returns it. */
-__device__ __forceinline__ float stage_input_scale_late(const mv_args &p, uint8_t *sm, const int8_t **xq,
-                                                        const tn_cu_xmeta **xm) {
-    constexpr int PRE = 4; /* items per lane whose sums of squares are loaded before the copy */
-    const int lane = threadIdx.x & 31;
-    double pre[PRE];
-#pragma unroll
-    for (int k = 0; k < PRE; k++) pre[k] = lane + 32 * k < p.n_items ? p.io.in_ss[lane + 32 * k] : 0.0;
-    tn_cu_xmeta *ms = copy_input(p, sm);
-    double ss = 0;
-#pragma unroll
-    for (int k = 0; k < PRE; k++)
-        if (lane + 32 * k < p.n_items) ss += pre[k];
-    for (int64_t i = lane + 32 * PRE; i < p.n_items; i += 32)
-        ss += p.io.in_ss[i];
-    for (int k = 16; k > 0; k >>= 1)
-        ss += __shfl_xor_sync(0xffffffffu, ss, k);
-    __syncthreads();
-    *xq = (const int8_t *)sm;
-    *xm = ms;
-    return (float)(1.0 / sqrt(ss / (double)p.n_in + (double)p.io.in_eps));
-}
-#endif
 
 /* The block's copy of the int8 activations and their metadata in shared memory `sm` (STAGE),
  * with the RMSNorm scale applied if the items still need it (in_ss). */
@@ -377,13 +344,7 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
     tn_cu_pdl_wait();
     const int8_t *xq = p.io.xq;
     const tn_cu_xmeta *xmp = p.io.xm;
-#if TN_MV_SCALE_LATE
-    float in_scale = 1.0f;
-    if (STAGE && p.io.in_ss) in_scale = stage_input_scale_late(p, mv_smem, &xq, &xmp);
-    else if (STAGE) stage_input(p, mv_smem, &xq, &xmp);
-#else
     if (STAGE) stage_input(p, mv_smem, &xq, &xmp);
-#endif
     if constexpr (ONE) {
         dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, 0, ie, lane, cur, acc);
     } else {
@@ -397,12 +358,6 @@ __global__ void __launch_bounds__(WARPS * 32, WARPS == MV_WARPS ? mv_min_blocks<
             dot_batch<T, MV_U, NR, STAGE, true>(p, xq, xmp, base, ie, lane, tail, acc);
         }
     }
-#if TN_MV_SCALE_LATE
-#pragma unroll
-    for (int j = 0; j < MV_RW; j++)
-#pragma unroll
-        for (int r = 0; r < NR; r++) acc[j][r] *= in_scale;
-#endif
     epilogue<NR, NR == 1 && WARPS == MV_QWARPS>(p, acc, seg, loc, ok, &rope_cs[threadIdx.x >> 5]);
 }
 

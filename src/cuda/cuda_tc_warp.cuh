@@ -16,18 +16,6 @@
 
 #include "cuda/cuda_mma.cuh"
 
-/* TN_TC_LAZY_MAX=T (A/B build, T > 0; 0: off, the default): a head's running max is raised only
- * when a tile's score exceeds it by more than T (log2 units), decided for the whole warp by one
- * vote; other tiles skip the max's six shuffles, the two exp2 of the correction and the rescale
- * of O (4 KS multiplications per lane). Probabilities are then at most 2^T (T <= 14 keeps them
- * finite in f16; the sums and O are f32) and the result is the same softmax up to rounding. The
- * TurboQuant kernel at d32768 is issue-bound, with the softmax and its shuffles 26 % of its
- * samples (2026-12-03c record). Not yet run on a GPU. */
-#ifndef TN_TC_LAZY_MAX
-#define TN_TC_LAZY_MAX 0
-#endif
-static_assert(TN_TC_LAZY_MAX >= 0 && TN_TC_LAZY_MAX <= 14, "f16 probabilities up to 2^TN_TC_LAZY_MAX");
-
 /* HD: head size (multiple of 16); LD: row stride (halves) of the K and V tiles in shared memory. */
 template <int HD, int LD> struct tn_cu_tc_warp {
     static constexpr int KS = HD / 16; /* k-steps of S, m-tiles of O^T */
@@ -96,10 +84,6 @@ template <int HD, int LD> struct tn_cu_tc_warp {
     /* x: the tile's scores as from scores() in log2 units, -inf where a cell is not visible (some
      * cell is); vt: the tile's V rows. */
     __device__ __forceinline__ void accumulate(const float x[4], const __half *vt) {
-        if constexpr (TN_TC_LAZY_MAX > 0) {
-            accumulate_lazy(x, vt);
-            return;
-        }
         float mx0 = fmaxf(x[0], x[2]), mx1 = fmaxf(x[1], x[3]);
 #pragma unroll
         for (int off = 4; off < 32; off <<= 1) {
@@ -113,12 +97,14 @@ template <int HD, int LD> struct tn_cu_tc_warp {
         l1 = l1 * al1 + p1 + p3;
         m0 = n0;
         m1 = n1;
-        add_pv<true>(p0, p1, p2, p3, vt, al0, al1);
+        add_pv(p0, p1, p2, p3, vt, al0, al1);
     }
 
-    /* O^T = O^T (times al0, al1 per head if RESCALE) + V^T P^T of the tile's probabilities (p0,
-     * p1 cell g, p2, p3 cell g + 8, as the scores) and V rows vt. */
-    template <bool RESCALE>
+    /* O^T = O^T times al0, al1 per head + V^T P^T of the tile's probabilities (p0, p1 cell g,
+     * p2, p3 cell g + 8, as the scores) and V rows vt. (Measured and removed: TN_TC_LAZY_MAX=8,
+     * raising the running max only past a margin of 8 so that most tiles skip the max's shuffles,
+     * the correction and this rescale: turbo3 tg64 +0.4 % / +0.3 %, f16 cache d32768 -0.4 %,
+     * 2026-12-03d record; code in 734a195.) */
     __device__ __forceinline__ void add_pv(float p0, float p1, float p2, float p3, const __half *vt, float al0,
                                            float al1) {
         const int lane = threadIdx.x & 31;
@@ -128,46 +114,14 @@ template <int HD, int LD> struct tn_cu_tc_warp {
         const __half *vp = vt + ((lane & 7) + (lane >> 4) * 8) * LD + ((lane >> 3) & 1) * 8;
 #pragma unroll
         for (int mt = 0; mt < KS; mt++) {
-            if (RESCALE) {
-                o[mt][0] *= al0;
-                o[mt][1] *= al1;
-                o[mt][2] *= al0;
-                o[mt][3] *= al1;
-            }
+            o[mt][0] *= al0;
+            o[mt][1] *= al1;
+            o[mt][2] *= al0;
+            o[mt][3] *= al1;
             uint32_t v4[4];
             tn_cu_ldsm_x4_trans(v4, vp + mt * 16);
             tn_cu_mma16816(o[mt], v4, pb0, pb1);
         }
-    }
-
-    /* accumulate() with TN_TC_LAZY_MAX (see there). */
-    __device__ __forceinline__ void accumulate_lazy(const float x[4], const __half *vt) {
-        constexpr float T = (float)TN_TC_LAZY_MAX;
-        float mx0 = fmaxf(x[0], x[2]), mx1 = fmaxf(x[1], x[3]);
-        if (__any_sync(0xffffffffu, mx0 > m0 + T || mx1 > m1 + T)) { /* (m = -inf: any visible cell) */
-#pragma unroll
-            for (int off = 4; off < 32; off <<= 1) {
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, off));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, off));
-            }
-            const float n0 = fmaxf(m0, mx0), n1 = fmaxf(m1, mx1);
-            const float al0 = exp2f(m0 - n0), al1 = exp2f(m1 - n1);
-            l0 *= al0;
-            l1 *= al1;
-#pragma unroll
-            for (int mt = 0; mt < KS; mt++) {
-                o[mt][0] *= al0;
-                o[mt][1] *= al1;
-                o[mt][2] *= al0;
-                o[mt][3] *= al1;
-            }
-            m0 = n0;
-            m1 = n1;
-        }
-        const float p0 = exp2f(x[0] - m0), p1 = exp2f(x[1] - m1), p2 = exp2f(x[2] - m0), p3 = exp2f(x[3] - m1);
-        l0 += p0 + p2;
-        l1 += p1 + p3;
-        add_pv<false>(p0, p1, p2, p3, vt, 1.0f, 1.0f);
     }
 
     /* The warp's state for the block's ending: heads < GB into wm[h], wl[h] (max in natural log

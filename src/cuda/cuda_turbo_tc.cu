@@ -36,25 +36,12 @@ constexpr int TT_TILE = 16;
 /* Compile-time switches for A/B builds (bench/cuda/ab.sh), defaults as measured (H200, Llama-3-8B
  * Q4_K_M, tg64 with turbo3 K and V):
  * TN_TT_NST ring depth (3; 6 before: with 2 blocks per SM, 3 and 4 were no faster, 2026-12-02d);
- * TN_TT_CP16=1: heads of 16-byte multiples (D=128 turbo3, turbo4, D=64 turbo2/4) are copied
- *   with 16-byte cp.async.cg instead of 8-byte .ca (half the copy instructions, no L1 allocation;
- *   rows must be 16-byte aligned, else the f32 kernel runs). Measured: tg32 @ d32768 293.5
- *   vs 291.8 (+0.6 %, within the spread; 2026-12-03 record). Off.
  * TN_TT_MINB (4): the blocks per SM the registers are capped for (__launch_bounds__: 128
  *   registers, no spills); with 3 stages and K decoded into registers a block's shared memory
  *   (43.5 KB at turbo3, head size 128) lets 4 fit, and tn_cu_attn_plan's one-wave rule counts
  *   them. NST=3, K in registers, MINB=4 against 6 / K in shared memory / 2: d32768 262.4 / 263.4
  *   -> 274.7 / 275.4 t/s, d8192 342.3 / 343.4 -> 339.3 / 339.3 (2026-12-02h record, 2 rounds);
  *   MINB=5 (96 registers, spills; shared memory allows 4 anyway): -6 / -8 % (2026-12-03c).
- * TN_TT_LANEMAP=1: each lane copies one chunk (ch = lane % CP2, CP2 = the chunks per head slice
- *   rounded up to a power of two) of rows lane / CP2 + RPI j of the tile's K and V, so that its
- *   rows, chunk and destinations are shifts of the lane and constants: one row pointer per
- *   matrix and tile instead of a division by the chunks per matrix and by the chunks per row
- *   and a 64-bit product per copy (the copies' index and address arithmetic held 15 % of the
- *   kernel's warp samples at d32768, 2026-12-03c record; the kernel is issue-bound). Lanes with
- *   ch >= CPR idle (turbo3, head 128: 8 copies per lane of which 6 busy, against 6). The same
- *   (source, destination) pairs as the default (checked here by enumerating both mappings for
- *   head sizes 64/128/256, 2/3/4 bits, 8/16-byte copies). Not yet run on a GPU: off.
  * Measured and removed: TN_TT_KREG=0, K decoded into shared memory like V (K in registers:
  *   +1.2 % at d8192, +3.2 % at d32768, 2026-12-02e record); TN_TT_TABREP=1, the pair table
  *   replicated per bank (-4.3 % at d32768, 2026-12-02h record; both in a30ed98); TN_TT_PRMT=1,
@@ -62,23 +49,21 @@ constexpr int TT_TILE = 16;
  *   shared pair table (tg64 @ d8192 -0.4 %, @ d32768 -2.8 %: the table lookups were not what
  *   limits the tiles; 2026-12-03c record, code in 1a6da2c);
  *   TN_TT_QWARP=1, the query rotation by a warp per head, is now td_rotate's path for heads of
- *   32..256. */
+ *   32..256; TN_TT_CP16=1, heads of 16-byte multiples copied with 16-byte cp.async.cg (rows must
+ *   then be 16-byte aligned, else the f32 kernel runs): +0.6 % (2026-12-03), and with the lane
+ *   mapping below +0.1 % / +0.3 % (2026-12-03d record), so 8-byte copies for every head size;
+ *   the tile copies' old mapping (a division by the chunks per matrix and per row and a 64-bit
+ *   product per copy; the lane mapping replaced it, TN_TT_LANEMAP, code in 734a195). */
 #ifndef TN_TT_NST
 #define TN_TT_NST 3
-#endif
-#ifndef TN_TT_CP16
-#define TN_TT_CP16 0
 #endif
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
 #endif
-#ifndef TN_TT_LANEMAP
-#define TN_TT_LANEMAP 0
-#endif
 
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8;                        /* packed bytes of one head */
-    static constexpr int CP = TN_TT_CP16 && HB % 16 == 0 ? 16 : 8; /* bytes per cp.async of codes */
+    static constexpr int CP = 8; /* bytes per cp.async of codes */
     static constexpr int NST = TN_TT_NST; /* stages of packed tiles per warp */
     /* stage layout: K codes, V codes, the norms, the cells' positions and sequences */
     static constexpr int NORMS = 2 * TT_TILE * HB;
@@ -163,8 +148,14 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
         if (i < n_tiles) {
             const int c0 = first + i * step;
             uint8_t *st = ring + (i % C::NST) * C::RAW;
-#if TN_TT_LANEMAP
-            /* lane: chunk ch of rows rl + RPI j of K and of V (see TN_TT_LANEMAP) */
+            /* Each lane copies one chunk (ch = lane % CP2, CP2 = the chunks per head slice rounded
+             * up to a power of two) of rows rl + RPI j of the tile's K and V, so that its rows,
+             * chunk and destinations are shifts of the lane and constants: one row pointer per
+             * matrix and tile instead of two divisions and a 64-bit product per copy (the copies'
+             * address arithmetic held 15 % of the warp samples at d32768, 2026-12-03c record; the
+             * kernel is issue-bound). Lanes with ch >= CPR idle (turbo3, head 128: 8 copies per
+             * lane, 6 busy, against 6 before). turbo3 tg64 Llama-3-8B Q4_K_M on an H200: d8192
+             * 374.9 -> 382.2, d32768 300.2 -> 308.6 t/s (2026-12-03d record). */
             constexpr int CP2 = tt_pow2(CPR) < 2 ? 2 : tt_pow2(CPR), RPI = 32 / CP2;
             const int ch = lane % CP2, rl = lane / CP2, lim = ce - c0;
             if (ch < CPR) {
@@ -182,20 +173,6 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
                                           ok);
                 }
             }
-#else
-            constexpr int NCOPY = 2 * TT_TILE * CPR;
-            for (int idx = lane; idx < NCOPY; idx += 32) {
-                const int m = idx / (TT_TILE * CPR), r = idx % (TT_TILE * CPR) / CPR,
-                          ch = idx % CPR;
-                const int c = c0 + r;
-                const bool ok = c < ce;
-                const int64_t cc = ok ? c : cb;
-                const uint8_t *src = m ? vc.base + (size_t)cc * vc.row_bytes + vhead
-                                       : kc.base + (size_t)cc * kc.row_bytes + khead;
-                tn_cu_cp_async<C::CP>(st + (m * TT_TILE + r) * C::HB + ch * C::CP, src + ch * C::CP,
-                                      ok);
-            }
-#endif
             const int c = c0 + (lane & 15);
             const bool ok = c < ce;
             const int64_t cc = ok ? c : cb;
@@ -363,7 +340,7 @@ extern "C" int tn_cuda_turbo_tc_ok(const tn_cuda_turbo_attn *a) {
         a->n_head_kv <= 0 || a->n_head % a->n_head_kv || a->n_head / a->n_head_kv > TD_MAXG ||
         a->n_tokens < 1 || a->n_tokens > 8 || tq_fill_cache(&kc, a->type_k, d, a->n_head_kv, a->k))
         return 0;
-    const size_t align = TN_TT_CP16 && kc.head_bytes % 16 == 0 ? 16 : 8; /* tt_cfg::CP */
+    const size_t align = 8; /* tt_cfg::CP */
     return kc.row_bytes % align == 0 && (uintptr_t)a->k % align == 0 &&
            (uintptr_t)a->v % align == 0 && kc.norm_off % 4 == 0 &&
            kc.head_bytes == (size_t)d * kc.bits / 8;
