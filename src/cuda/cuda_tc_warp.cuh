@@ -83,7 +83,11 @@ template <int HD, int LD> struct tn_cu_tc_warp {
 
     /* x: the tile's scores as from scores() in log2 units, -inf where a cell is not visible (some
      * cell is); vt: the tile's V rows. */
-    __device__ __forceinline__ void accumulate(const float x[4], const __half *vt) {
+    __device__ __forceinline__ void accumulate(const float x[4], const __half *vt) { accumulate(x, vt, 1.0f, 1.0f); }
+
+    /* The same with V's rows scaled by vs0 (cell g) and vs1 (cell g + 8) through the
+     * probabilities that multiply them (the sums l keep the plain ones). */
+    __device__ __forceinline__ void accumulate(const float x[4], const __half *vt, float vs0, float vs1) {
         float mx0 = fmaxf(x[0], x[2]), mx1 = fmaxf(x[1], x[3]);
 #pragma unroll
         for (int off = 4; off < 32; off <<= 1) {
@@ -97,7 +101,7 @@ template <int HD, int LD> struct tn_cu_tc_warp {
         l1 = l1 * al1 + p1 + p3;
         m0 = n0;
         m1 = n1;
-        add_pv(p0, p1, p2, p3, vt, al0, al1);
+        add_pv(p0 * vs0, p1 * vs0, p2 * vs1, p3 * vs1, vt, al0, al1);
     }
 
     /* O^T = O^T times al0, al1 per head + V^T P^T of the tile's probabilities (p0, p1 cell g,
