@@ -61,6 +61,11 @@ constexpr int TT_TILE = 16;
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
 #endif
+/* TN_TT_KROT=1 (A/B build, not yet run on a GPU): K's pair-table offsets by rotations
+ * (tt_k_offsets), about two instructions fewer per pair (32 pairs per lane and tile). */
+#ifndef TN_TT_KROT
+#define TN_TT_KROT 0
+#endif
 
 
 template <int D, int BITS> struct tt_cfg {
@@ -122,6 +127,35 @@ __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *h
     }
     *(uint4 *)(dst + 8 * k) = make_uint4(d[0], d[1], d[2], d[3]);
 }
+
+#if TN_TT_KROT
+/* x rotated right by n (mod 32): one funnel shift */
+__device__ __forceinline__ uint32_t tt_rotr(uint32_t x, int n) { return __funnelshift_r(x, x, n); }
+
+/* TN_TT_KROT: the byte offsets 4 p of the pair-table entries of K's fragment kk (as p[] in the
+ * tile loop): each field rotated straight to its place in 4 p (the lane's rotation amounts
+ * depend on t4 only, so they are computed once), no shift by 4 for the high bits of 3-bit codes
+ * and no scaling of p per lookup. */
+template <int D, int BITS>
+__device__ __forceinline__ void tt_k_offsets(const uint32_t *r0, const uint32_t *r1, int kk, int t4, uint32_t p[4]) {
+    if (BITS == 4) {
+        const int a = 8 * t4 - 2;
+        p[0] = tt_rotr(r0[2 * kk], a) & 0x3FCu, p[1] = tt_rotr(r1[2 * kk], a) & 0x3FCu;
+        p[2] = tt_rotr(r0[2 * kk + 1], a) & 0x3FCu, p[3] = tt_rotr(r1[2 * kk + 1], a) & 0x3FCu;
+        return;
+    }
+    const uint32_t l0 = r0[kk], l1 = r1[kk];
+    const int a = 4 * t4 - 2; /* pair t4's nibble (bits 4 t4 ..) to bits 2..5; pair 4 + t4's: + 16 */
+    p[0] = tt_rotr(l0, a) & 0x3Cu, p[1] = tt_rotr(l1, a) & 0x3Cu;
+    p[2] = tt_rotr(l0, a + 16) & 0x3Cu, p[3] = tt_rotr(l1, a + 16) & 0x3Cu;
+    if (BITS == 3) { /* the pair's high bits (bits sh, sh + 1 of the high word) to bits 6..7 */
+        const uint32_t h0 = r0[D / 16 + (kk >> 1)], h1 = r1[D / 16 + (kk >> 1)];
+        const int b = (kk & 1) * 16 + 2 * t4 - 6;
+        p[0] |= tt_rotr(h0, b) & 0xC0u, p[1] |= tt_rotr(h1, b) & 0xC0u;
+        p[2] |= tt_rotr(h0, b + 8) & 0xC0u, p[3] |= tt_rotr(h1, b + 8) & 0xC0u;
+    }
+}
+#endif
 
 template <int D, int BITS>
 __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
@@ -256,6 +290,12 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
             w.scores_from(
                 [&](int kk, uint32_t ka[4]) {
                     uint32_t p[4]; /* cell g, cell g + 8, cell g (+8 dims), cell g + 8 (+8 dims) */
+#if TN_TT_KROT
+                    tt_k_offsets<D, BITS>(r0, r1, kk, t4, p);
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        ka[e] = *(const uint32_t *)((const uint8_t *)tab + p[e]);
+#else
                     if (BITS == 4) {
                         p[0] = (r0[2 * kk] >> (8 * t4)) & 255u,
                         p[1] = (r1[2 * kk] >> (8 * t4)) & 255u;
@@ -276,6 +316,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
 #pragma unroll
                     for (int e = 0; e < 4; e++)
                         ka[e] = tab[p[e]];
+#endif
                 },
                 s);
         }
