@@ -67,11 +67,10 @@ constexpr int TT_TILE = 16;
 #define TN_TT_KROT 0
 #endif
 
-
 template <int D, int BITS> struct tt_cfg {
-    static constexpr int HB = D * BITS / 8;                        /* packed bytes of one head */
-    static constexpr int CP = 8; /* bytes per cp.async of codes */
-    static constexpr int NST = TN_TT_NST; /* stages of packed tiles per warp */
+    static constexpr int HB = D * BITS / 8; /* packed bytes of one head */
+    static constexpr int CP = 8;            /* bytes per cp.async of codes */
+    static constexpr int NST = TN_TT_NST;   /* stages of packed tiles per warp */
     /* stage layout: K codes, V codes, the norms, the cells' positions and sequences */
     static constexpr int NORMS = 2 * TT_TILE * HB;
     static constexpr int META = NORMS + 2 * TT_TILE * 4;
@@ -111,7 +110,7 @@ __device__ __forceinline__ uint32_t tt_field(uint32_t w, int lo, int n, int to) 
  * shifts that extract p's fields. */
 template <int BITS>
 __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *hi, int k, const uint32_t *tab,
-                                               __half *dst) {
+                                           __half *dst) {
     const uint8_t *tb = (const uint8_t *)tab;
     uint32_t d[4];
 #pragma unroll
