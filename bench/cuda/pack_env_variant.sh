@@ -1,9 +1,9 @@
 #!/bin/sh
 # Packs an A/B variant for bench/cuda/ab.sh that is the current tern run with environment
-# settings (a runtime switch such as TERN_CUDA_MV_RING), instead of a rebuilt binary
+# settings (a runtime switch such as TERN_CUDA_ATTN_LPC), instead of a rebuilt binary
 # (bench/cuda/pack_variant.sh): build-cuda-stage/v-NAME/tern is a script that sets them and runs
 # the current build's tern. bench/cuda/pack.sh first.
-#   bench/cuda/pack_env_variant.sh NAME "VAR=VALUE ..."   e.g. ring1 TERN_CUDA_MV_RING=1
+#   bench/cuda/pack_env_variant.sh NAME "VAR=VALUE ..."   e.g. lpc1 TERN_CUDA_ATTN_LPC=1
 set -e
 cd "$(dirname "$0")/../.."
 name=$1 vars=$2

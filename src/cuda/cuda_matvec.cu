@@ -237,22 +237,15 @@ __device__ __forceinline__ void norm_scale(const mv_args &p, tn_cu_xmeta *ms) {
     __syncthreads();
 }
 
-/* The block's copy (no barrier) of the int8 activations to sm and their metadata after them,
- * which it returns. */
-__device__ __forceinline__ tn_cu_xmeta *copy_input(const mv_args &p, uint8_t *sm) {
+/* The block's copy of the int8 activations and their metadata in shared memory `sm` (STAGE),
+ * with the RMSNorm scale applied if the items still need it (in_ss). */
+__device__ __forceinline__ void stage_input(const mv_args &p, uint8_t *sm, const int8_t **xq,
+                                            const tn_cu_xmeta **xm) {
     int4 *xs = (int4 *)sm;
     tn_cu_xmeta *ms = (tn_cu_xmeta *)(sm + p.n_in);
     for (int64_t i = threadIdx.x; i < p.n_in / 16; i += blockDim.x)
         xs[i] = __ldg((const int4 *)p.io.xq + i);
     for (int64_t i = threadIdx.x; i < p.n_items; i += blockDim.x) ms[i] = p.io.xm[i];
-    return ms;
-}
-
-/* The block's copy of the int8 activations and their metadata in shared memory `sm` (STAGE),
- * with the RMSNorm scale applied if the items still need it (in_ss). */
-__device__ __forceinline__ void stage_input(const mv_args &p, uint8_t *sm, const int8_t **xq,
-                                            const tn_cu_xmeta **xm) {
-    tn_cu_xmeta *ms = copy_input(p, sm);
     __syncthreads();
     if (p.io.in_ss) norm_scale(p, ms);
     *xq = (const int8_t *)sm;

@@ -102,15 +102,20 @@ __device__ __forceinline__ void tq_rotate_vec_warp(const float *src, float *dst,
     for (int j = 0; j < D / 32; j++) dst[lane + 32 * j] = y[j];
 }
 
-/* tq_rotate_vec_warp for a run-time d: false (nothing done) unless d is 32, 64, 128 or 256. */
-__device__ __forceinline__ bool tq_rotate_vec_warp_pow2(const float *src, float *dst, int d, uint32_t seed,
+/* Whether a head of d dims in one rotation block is rotated by a warp in registers
+ * (tq_rotate_vec_warp_pow2): d = 32, 64, 128 or 256. (A macro: as an inline function the
+ * callers' code came out different, and only this form has been measured on the GPU.) */
+#define TQ_WARP_ROTATES(d) ((d) == 32 || (d) == 64 || (d) == 128 || (d) == 256)
+
+/* tq_rotate_vec_warp for a run-time d with TQ_WARP_ROTATES(d). */
+__device__ __forceinline__ void tq_rotate_vec_warp_pow2(const float *src, float *dst, int d, uint32_t seed,
                                                         bool inverse) {
     switch (d) {
-    case 32: tq_rotate_vec_warp<32>(src, dst, seed, inverse); return true;
-    case 64: tq_rotate_vec_warp<64>(src, dst, seed, inverse); return true;
-    case 128: tq_rotate_vec_warp<128>(src, dst, seed, inverse); return true;
-    case 256: tq_rotate_vec_warp<256>(src, dst, seed, inverse); return true;
-    default: return false;
+    case 32: tq_rotate_vec_warp<32>(src, dst, seed, inverse); return;
+    case 64: tq_rotate_vec_warp<64>(src, dst, seed, inverse); return;
+    case 128: tq_rotate_vec_warp<128>(src, dst, seed, inverse); return;
+    case 256: tq_rotate_vec_warp<256>(src, dst, seed, inverse); return;
+    default: return;
     }
 }
 
@@ -121,7 +126,7 @@ __device__ __forceinline__ bool tq_rotate_vec_warp_pow2(const float *src, float 
  * stage; the TurboQuant merge kernel's un-rotation this way made tg64 @ d8192 +2.3 %,
  * 2026-12-03c record). */
 static __device__ void tq_rotate_smem(float *x, const tq_geo &g, uint32_t seed, bool inverse) {
-    if (g.n_sub == 1 && (g.d == 32 || g.d == 64 || g.d == 128 || g.d == 256)) {
+    if (g.n_sub == 1 && TQ_WARP_ROTATES(g.d)) {
         if (threadIdx.x < 32) tq_rotate_vec_warp_pow2(x, x, g.d, seed, inverse);
         __syncthreads();
         return;

@@ -19,7 +19,7 @@ constexpr int TD_T = 128, TD_W = TD_T / 32, TD_MAXG = 8;
  * of one per butterfly stage (the tensor-core kernel's query rotation this way made tg64 @ d32768
  * +2.9 %, 2026-12-03c record). */
 static __device__ void td_rotate(float *x, const float *src, int n_vec, int d, uint32_t seed, bool inverse) {
-    if (d == 32 || d == 64 || d == 128 || d == 256) {
+    if (TQ_WARP_ROTATES(d)) {
         for (int v = threadIdx.x >> 5; v < n_vec; v += blockDim.x >> 5)
             tq_rotate_vec_warp_pow2(src + v * d, x + v * d, d, seed, inverse);
         __syncthreads();
