@@ -429,7 +429,8 @@ bool tn_cu_attn_supported(const tn_cu_attn *a) {
 
 size_t tn_cu_attn_scratch(const tn_cu_attn *a, int32_t n_tokens, int n_split) {
     if (n_split <= 1 || tn_cu_attn_use_prefill(a, n_tokens)) return 0;
-    return (size_t)n_tokens * (size_t)a->n_head * (size_t)n_split * (size_t)(a->head_dim + 2);
+    /* (max, sum) pairs, then the outputs from the next multiple of 4 floats (tn_cu_dec_finish) */
+    return (size_t)n_tokens * (size_t)a->n_head * (size_t)n_split * (size_t)(a->head_dim + 2) + 3;
 }
 
 /* Resident blocks of the tensor-core decode kernel this layer runs on (f16: cuda_attn_tc.cu;
@@ -452,12 +453,19 @@ static int tc_slots(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, bool 
  * and re-reading the few K/V rows per query head costs nothing). f16 caches of more than tc_from
  * cells: the tensor-core kernel with as many splits as fill the device once (measured on the
  * H200, Llama-3-8B shape, 2 blocks per SM: one wave of 256 blocks beat two or four waves of
- * shorter blocks by 4-16 % at depth 8192-32768 and half a wave by 7 %), but no fewer than 256
- * cells per split; at depth 2048 it was as fast as the f32 kernel, below it was not measured.
- * TurboQuant caches take the same one-wave rule for their tensor-core kernel (H200, turbo3,
- * d32768: as fast as 1024 cells per split, 2026-12-02d record). Others: the f32 kernel with
- * about split_cells cells per split. Split counts are powers of two (a new graph each time the
- * count changes), at most max_split. */
+ * shorter blocks by 4-16 % at depth 8192-32768 and half a wave by 7 %), the largest power of two
+ * that fits, but no fewer than 256 cells per split; at depth 2048 it was as fast as the f32
+ * kernel, below it was not measured. TurboQuant caches take the same one-wave rule for their
+ * tensor-core kernel (H200, turbo3, d32768: as fast as 1024 cells per split, 2026-12-02d record),
+ * with every resident block (slots / groups splits: 66 for 8 KV heads at 528 slots, not 64) and
+ * splits doubling while one would hold more than 128 cells (not 256). Its slices are
+ * warp-aligned (tt_chunk, cuda_turbo_tc.cu), so a warp's tiles are ceil(n_kv / (64 n_split)):
+ * depth 8192 + 1 takes 2 per warp on 66 splits where 64 splits took 3 for the first warp of
+ * each block. turbo3 tg64 Llama-3-8B Q4_K_M on an H200: d8192 380.2 / 388.3 -> 391.1 / 393.8,
+ * d32768 311.0 / 314.1 -> 315.6 / 320.9 t/s; the same for the f16 kernel (33 splits) lost 1.6 %
+ * at d32768 in three pairs (2026-12-03e record), so f16 keeps the powers of two. Others: the f32
+ * kernel with about split_cells cells per split. Split counts double up to the most (a new graph
+ * each time the count changes), at most max_split. */
 void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int *n_split, bool *tc) {
     *n_split = 1;
     *tc = false;
@@ -468,12 +476,18 @@ void tn_cu_attn_plan(tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int 
     const int slots = tc_slots(ex, a, n_tokens, *tc);
     int cells = slots ? ex->tc_split_cells : ex->split_cells, most = ex->max_split;
     if (slots && !cells) {
-        const int64_t groups = (int64_t)a->n_head_kv * n_tokens;
-        most = 1;
-        while (most < ex->max_split && groups * most * 2 <= slots) most *= 2;
-        cells = 256;
+        const int64_t groups = (int64_t)a->n_head_kv * n_tokens, wave = slots / groups;
+        if (a->turbo) {
+            most = wave < 1 ? 1 : wave < ex->max_split ? (int)wave : ex->max_split;
+            cells = 128;
+        } else {
+            most = 1;
+            while (most < ex->max_split && groups * most * 2 <= slots) most *= 2;
+            cells = 256;
+        }
     }
-    while (*n_split < most && ex->n_kv > *n_split * cells) *n_split *= 2;
+    while (*n_split < most && ex->n_kv > *n_split * cells)
+        *n_split = *n_split * 2 < most ? *n_split * 2 : most;
 }
 
 bool tn_cu_attn_rope_in_ok(const tn_cu_exec *ex, const tn_cu_attn *a, int32_t n_tokens, int n_split, bool tc) {

@@ -57,13 +57,14 @@ __device__ void tn_cu_dec_finish(const tn_cu_dec_args &d, const tn_cu_attn &a, c
     const int64_t obase = ((int64_t)t * a.n_head + h0) * HD;
     if (n_split > 1) {
         const int64_t n_slots = (int64_t)gridDim.z * a.n_head * n_split;
+        float *acc_part = d.part + ((2 * n_slots + 3) & ~(int64_t)3); /* 16-byte aligned (float4 loads) */
         for (int g = 0; g < GB; g++) {
             const int64_t slot = ((int64_t)t * a.n_head + h0 + g) * n_split + split;
             if (tid == 0) {
                 d.part[2 * slot] = m_s[g];
                 d.part[2 * slot + 1] = l_s[g];
             }
-            for (int i = tid; i < HD; i += AD_T) d.part[2 * n_slots + slot * HD + i] = red[g * HD + i];
+            for (int i = tid; i < HD; i += AD_T) acc_part[slot * HD + i] = red[g * HD + i];
         }
         __threadfence();
         __syncthreads();
@@ -102,13 +103,12 @@ __device__ void tn_cu_dec_finish(const tn_cu_dec_args &d, const tn_cu_attn &a, c
             }
         }
         __syncthreads();
-        /* float4 columns, 16 loads in flight per thread (n_split is a power of two >= 2, so the
-         * acc block at 2 * n_slots floats is 16-byte aligned) */
+        /* float4 columns, 16 loads in flight per thread */
         constexpr int V4 = HD / 4;
         for (int idx4 = tid; idx4 < GB * V4; idx4 += AD_T) {
             const int g = idx4 / V4, i4 = idx4 % V4;
             const float4 *src =
-                (const float4 *)(d.part + 2 * n_slots + ((int64_t)t * a.n_head + h0 + g) * n_split * HD) + i4;
+                (const float4 *)(acc_part + ((int64_t)t * a.n_head + h0 + g) * n_split * HD) + i4;
             float4 o = make_float4(0.f, 0.f, 0.f, 0.f);
             int sp = 0;
             for (; sp + 16 <= n_split; sp += 16) {

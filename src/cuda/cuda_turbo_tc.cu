@@ -61,11 +61,6 @@ constexpr int TT_TILE = 16;
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
 #endif
-/* TN_TT_KROT=1 (A/B build, not yet run on a GPU): K's pair-table offsets by rotations
- * (tt_k_offsets), about two instructions fewer per pair (32 pairs per lane and tile). */
-#ifndef TN_TT_KROT
-#define TN_TT_KROT 0
-#endif
 
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8; /* packed bytes of one head */
@@ -83,6 +78,17 @@ template <int D, int BITS> struct tt_cfg {
     static_assert(SMEM >= (size_t)TD_W * TD_MAXG * D * sizeof(float),
                   "ring reused for the warps' outputs");
 };
+
+/* Cells of one split (split s takes cells [s c, s c + c)): a multiple of the cells one pass of
+ * the block's warps takes (TD_W tiles), so that every warp of a full split has as many tiles.
+ * ceil(n_kv / n_split) cells gave the first warp one tile more than the others whenever n_kv was
+ * just above a multiple of 64 n_split (depth 8192 + 1 on 64 splits: 129 cells = 9 tiles, 3 for
+ * warp 0 and 2 for the others, which waited at the block barrier). Splits past the end are
+ * empty (tq_merge_kernel gives them weight 0). tn_cu_attn_plan says what it gained. */
+__device__ __forceinline__ int tt_chunk(int n_kv, int n_split) {
+    const int span = n_split * TT_TILE * TD_W;
+    return (n_kv + span - 1) / span * (TT_TILE * TD_W);
+}
 
 /* The smallest power of two >= n (n >= 1). */
 __host__ __device__ constexpr int tt_pow2(int n) { return n <= 1 ? 1 : 2 * tt_pow2((n + 1) / 2); }
@@ -127,14 +133,15 @@ __device__ __forceinline__ void tt_decode8(const uint32_t *lo, const uint32_t *h
     *(uint4 *)(dst + 8 * k) = make_uint4(d[0], d[1], d[2], d[3]);
 }
 
-#if TN_TT_KROT
 /* x rotated right by n (mod 32): one funnel shift */
 __device__ __forceinline__ uint32_t tt_rotr(uint32_t x, int n) { return __funnelshift_r(x, x, n); }
 
-/* TN_TT_KROT: the byte offsets 4 p of the pair-table entries of K's fragment kk (as p[] in the
- * tile loop): each field rotated straight to its place in 4 p (the lane's rotation amounts
- * depend on t4 only, so they are computed once), no shift by 4 for the high bits of 3-bit codes
- * and no scaling of p per lookup. */
+/* The byte offsets 4 p of the pair-table entries of K's fragment kk: p[] for cell g, cell g + 8,
+ * and the same 8 dims on (pairs t4 and 4 + t4 of dims 16 kk ..). Each field is rotated straight
+ * to its place in 4 p (the lane's rotation amounts depend on t4 only, so they are computed once):
+ * no shift by 4 for the high bits of 3-bit codes and no scaling of p per lookup, as the plain
+ * shifts and masks to p took. turbo3 tg64 Llama-3-8B Q4_K_M on an H200: d32768 317.4 / 315.5 ->
+ * 321.1 / 319.5, d8192 392.4 / 384.2 -> 385.3 / 394.2 t/s (2026-12-03e record, was TN_TT_KROT). */
 template <int D, int BITS>
 __device__ __forceinline__ void tt_k_offsets(const uint32_t *r0, const uint32_t *r1, int kk, int t4, uint32_t p[4]) {
     if (BITS == 4) {
@@ -154,7 +161,6 @@ __device__ __forceinline__ void tt_k_offsets(const uint32_t *r0, const uint32_t 
         p[2] |= tt_rotr(h0, b + 8) & 0xC0u, p[3] |= tt_rotr(h1, b + 8) & 0xC0u;
     }
 }
-#endif
 
 template <int D, int BITS>
 __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
@@ -170,7 +176,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z,
               n_split = a.n_split;
     const int n_kv = a.n_kv_dev ? *a.n_kv_dev : a.n_kv;
-    const int chunk = (n_kv + n_split - 1) / n_split;
+    const int chunk = tt_chunk(n_kv, n_split);
     const int cb = split * chunk, ce = min(n_kv, cb + chunk);
     const int first = cb + TT_TILE * warp, step = TT_TILE * TD_W;
     const int n_tiles = first < ce ? (ce - first + step - 1) / step : 0;
@@ -288,34 +294,11 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
                            *r1 = (const uint32_t *)(st + (g + 8) * C::HB);
             w.scores_from(
                 [&](int kk, uint32_t ka[4]) {
-                    uint32_t p[4]; /* cell g, cell g + 8, cell g (+8 dims), cell g + 8 (+8 dims) */
-#if TN_TT_KROT
+                    uint32_t p[4];
                     tt_k_offsets<D, BITS>(r0, r1, kk, t4, p);
 #pragma unroll
                     for (int e = 0; e < 4; e++)
                         ka[e] = *(const uint32_t *)((const uint8_t *)tab + p[e]);
-#else
-                    if (BITS == 4) {
-                        p[0] = (r0[2 * kk] >> (8 * t4)) & 255u,
-                        p[1] = (r1[2 * kk] >> (8 * t4)) & 255u;
-                        p[2] = (r0[2 * kk + 1] >> (8 * t4)) & 255u,
-                        p[3] = (r1[2 * kk + 1] >> (8 * t4)) & 255u;
-                    } else {
-                        const uint32_t l0 = r0[kk], l1 = r1[kk];
-                        p[0] = (l0 >> (4 * t4)) & 15u, p[1] = (l1 >> (4 * t4)) & 15u;
-                        p[2] = (l0 >> (4 * t4 + 16)) & 15u, p[3] = (l1 >> (4 * t4 + 16)) & 15u;
-                        if (BITS == 3) {
-                            const uint32_t h0 = r0[D / 16 + (kk >> 1)], h1 = r1[D / 16 + (kk >> 1)];
-                            const int sh = (kk & 1) * 16 + 2 * t4;
-                            p[0] |= ((h0 >> sh) & 3u) << 4, p[1] |= ((h1 >> sh) & 3u) << 4;
-                            p[2] |= ((h0 >> (sh + 8)) & 3u) << 4, p[3] |= ((h1 >> (sh + 8)) & 3u)
-                                                                          << 4;
-                        }
-                    }
-#pragma unroll
-                    for (int e = 0; e < 4; e++)
-                        ka[e] = tab[p[e]];
-#endif
                 },
                 s);
         }
