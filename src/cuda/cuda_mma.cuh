@@ -35,6 +35,38 @@ template <int N> __device__ __forceinline__ void tn_cu_cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+/* Bulk copies (the TMA unit, sm_90) completing on an mbarrier, for rings of stages: a stage's
+ * barrier (count 1) gets one arrive with the stage's byte count (tn_cu_mbar_expect_tx), each copy
+ * counts its bytes down, and the consumer waits for the use's phase parity (0, 1, 0, ...). */
+__device__ __forceinline__ unsigned tn_cu_smem_addr(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+__device__ __forceinline__ void tn_cu_mbar_init(uint64_t *bar, unsigned count) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(tn_cu_smem_addr(bar)), "r"(count) : "memory");
+}
+/* makes the initialized barriers visible to the asynchronous proxy (the copies) */
+__device__ __forceinline__ void tn_cu_mbar_init_fence() { asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory"); }
+__device__ __forceinline__ void tn_cu_mbar_expect_tx(uint64_t *bar, unsigned bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(tn_cu_smem_addr(bar)), "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void tn_cu_mbar_wait(uint64_t *bar, unsigned parity) {
+    asm volatile("{\n.reg .pred done;\nWAIT:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+                 "@!done bra WAIT;\n}\n" ::"r"(tn_cu_smem_addr(bar)),
+                 "r"(parity)
+                 : "memory");
+}
+/* bytes (a multiple of 16; both addresses 16-byte aligned) from global to shared memory */
+__device__ __forceinline__ void tn_cu_bulk_g2s(void *dst, const void *src, unsigned bytes, uint64_t *bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+                     tn_cu_smem_addr(dst)),
+                 "l"(src), "r"(bytes), "r"(tn_cu_smem_addr(bar))
+                 : "memory");
+}
+/* orders this thread's earlier generic-proxy memory accesses before its later asynchronous-proxy
+ * ones (a stage read by the threads, then overwritten by a bulk copy; a cache row stored by the
+ * kernel, then read by one) */
+__device__ __forceinline__ void tn_cu_fence_proxy_async() { asm volatile("fence.proxy.async;\n" ::: "memory"); }
+
 /* Four 8x8 f16 matrices from shared memory; lane l gives the address of row l % 8 of matrix l / 8. */
 __device__ __forceinline__ void tn_cu_ldsm_x4(uint32_t r[4], const __half *p) {
     const unsigned s = (unsigned)__cvta_generic_to_shared(p);

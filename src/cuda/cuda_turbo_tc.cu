@@ -61,6 +61,15 @@ constexpr int TT_TILE = 16;
 #ifndef TN_TT_MINB
 #define TN_TT_MINB 4
 #endif
+/* TN_TT_BULK=1 (A/B build, not yet run on a GPU): each cell's K and V head slices come by one
+ * bulk copy (cp.async.bulk, the TMA unit) per lane and tile, completing on the stage's mbarrier,
+ * instead of 8-byte cp.async chunks (the copies were ~140 of ~915 instructions per warp and tile
+ * at d32768, 2026-12-03e record). Head slices of a multiple of 16 bytes with 16-byte aligned rows
+ * (turbo2/3/4 at head 128, turbo2/4 at 64); others keep the chunks. The norms and the cells'
+ * positions (4 bytes each) stay cp.async. */
+#ifndef TN_TT_BULK
+#define TN_TT_BULK 0
+#endif
 
 template <int D, int BITS> struct tt_cfg {
     static constexpr int HB = D * BITS / 8; /* packed bytes of one head */
@@ -162,16 +171,18 @@ __device__ __forceinline__ void tt_k_offsets(const uint32_t *r0, const uint32_t 
     }
 }
 
-template <int D, int BITS>
+template <int D, int BITS, bool BULK = false>
 __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     tq_dec_tc(const tn_cuda_turbo_attn a, const tq_cache kc, const tq_cache vc, int GB) {
     tn_cu_pdl_begin();
     using C = tt_cfg<D, BITS>;
     constexpr int CPR = C::HB / C::CP, NW = C::HB / 4;
+    static_assert(!BULK || C::HB % 16 == 0, "bulk copies of whole 16-byte multiples");
     extern __shared__ __align__(16) uint8_t smem[];
     __shared__ __align__(16) float qs[TD_MAXG * D];
     __shared__ uint32_t tab[1 << (2 * BITS)];
     __shared__ float wm[TD_W][TD_MAXG], wl[TD_W][TD_MAXG];
+    __shared__ __align__(8) uint64_t bars[BULK ? TD_W * C::NST : 1]; /* BULK: per warp and stage */
     const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2;
     const int kvh = blockIdx.x, h0 = kvh * GB, split = blockIdx.y, t = blockIdx.z,
               n_split = a.n_split;
@@ -186,7 +197,21 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     /* a head's fp16 norm is read as the aligned 32-bit word holding it and its even/odd partner */
     const size_t knorm = kc.norm_off + (size_t)(kvh & ~1) * 2,
                  vnorm = vc.norm_off + (size_t)(kvh & ~1) * 2;
+    uint64_t *wbar = bars + (BULK ? warp * C::NST : 0);
     auto issue = [&](int i) {
+        if (BULK && i < n_tiles) { /* lane r < 16 copies cell r's K slice, lane 16 + r its V slice */
+            const int c0 = first + i * step, nv = min(TT_TILE, ce - c0), r = lane & 15;
+            uint8_t *st = ring + (i % C::NST) * C::RAW;
+            uint64_t *bar = wbar + i % C::NST;
+            tn_cu_fence_proxy_async(); /* the stage's earlier reads (the warp synced since) first */
+            if (lane == 0) tn_cu_mbar_expect_tx(bar, (unsigned)(2 * nv * C::HB));
+            __syncwarp();
+            if (r < nv) {
+                const tq_cache &m = lane < 16 ? kc : vc;
+                tn_cu_bulk_g2s(st + (lane < 16 ? r : TT_TILE + r) * C::HB,
+                               m.base + (size_t)(c0 + r) * m.row_bytes + (lane < 16 ? khead : vhead), C::HB, bar);
+            }
+        }
         if (i < n_tiles) {
             const int c0 = first + i * step;
             uint8_t *st = ring + (i % C::NST) * C::RAW;
@@ -200,7 +225,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
              * 374.9 -> 382.2, d32768 300.2 -> 308.6 t/s (2026-12-03d record). */
             constexpr int CP2 = tt_pow2(CPR) < 2 ? 2 : tt_pow2(CPR), RPI = 32 / CP2;
             const int ch = lane % CP2, rl = lane / CP2, lim = ce - c0;
-            if (ch < CPR) {
+            if (!BULK && ch < CPR) {
                 /* the tile's first row (cell c0 < ce, a valid source for zero-filled copies)
                  * and the lane's first row, at the lane's chunk */
                 const uint8_t *k0 = kc.base + (size_t)c0 * kc.row_bytes + khead + ch * C::CP,
@@ -228,6 +253,12 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     };
     for (int i = tid; i < (1 << (2 * BITS)); i += TD_T)
         tab[i] = tt_pair<BITS>(kc.cb.c, i);
+    if (BULK) {
+        if (lane == 0)
+            for (int s = 0; s < C::NST; s++) tn_cu_mbar_init(wbar + s, 1);
+        tn_cu_mbar_init_fence();
+        __syncwarp();
+    }
     /* with tn_cuda_turbo_attn.pdl: q and this step's cache rows come from the kernels before
      * (n_kv_dev and the codebook, read above, are not written during the step) */
     tn_cu_pdl_wait();
@@ -241,6 +272,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
                                       (uint8_t *)c.base + (size_t)cell * c.row_bytes, kvh, ring);
             }
             __threadfence();
+            if (BULK) tn_cu_fence_proxy_async(); /* the rows just stored are read by bulk copies */
             __syncthreads();
         }
     }
@@ -256,6 +288,7 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
         issue(i + C::NST - 1);
         const int c0 = first + i * step;
         tn_cu_cp_async_wait<C::NST - 1>();
+        if (BULK) tn_cu_mbar_wait(wbar + i % C::NST, (unsigned)(i / C::NST) & 1u);
         __syncwarp();
         const uint8_t *st = ring + (i % C::NST) * C::RAW;
         const int *meta = (const int *)(st + C::META);
@@ -321,28 +354,35 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     td_finish<D, TD_MAXG>(a, &wm[0][0], &wl[0][0], wacc, qs, GB, h0, split, t);
 }
 
+/* The kernel instance for these caches: with TN_TT_BULK, bulk copies where the head slices are
+ * whole 16-byte multiples on 16-byte aligned rows. */
+template <int D, int BITS> auto tt_kernel(const tq_cache &kc, const tq_cache &vc) {
+    constexpr bool can = TN_TT_BULK && tt_cfg<D, BITS>::HB % 16 == 0;
+    const bool aligned = kc.row_bytes % 16 == 0 && vc.row_bytes % 16 == 0 && (uintptr_t)kc.base % 16 == 0 &&
+                         (uintptr_t)vc.base % 16 == 0;
+    return can && aligned ? tq_dec_tc<D, BITS, can> : tq_dec_tc<D, BITS, false>;
+}
+
 template <int D, int BITS>
 int tt_launch(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc,
               cudaStream_t st) {
     constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
-    if (cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             (int)smem) != cudaSuccess)
+    const auto kernel = tt_kernel<D, BITS>(kc, vc);
+    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
         return tn_set_error("CUDA TurboQuant tensor-core attention: shared memory attribute: %s",
                             cudaGetErrorString(cudaGetLastError()));
     const dim3 grid((unsigned)a->n_head_kv, (unsigned)a->n_split, (unsigned)a->n_tokens);
-    tn_cu_launch_on(st, a->pdl != 0, tq_dec_tc<D, BITS>, grid, dim3(TD_T), smem, *a, kc, vc,
-                    a->n_head / a->n_head_kv);
+    tn_cu_launch_on(st, a->pdl != 0, kernel, grid, dim3(TD_T), smem, *a, kc, vc, a->n_head / a->n_head_kv);
     return 0;
 }
 
-template <int D, int BITS> int tt_slots(int device) {
+template <int D, int BITS> int tt_slots(int device, const tq_cache &kc, const tq_cache &vc) {
     constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
+    const auto kernel = tt_kernel<D, BITS>(kc, vc);
     int n_sm = 0, per_sm = 0;
     if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        cudaFuncSetAttribute(tq_dec_tc<D, BITS>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                             (int)smem) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, tq_dec_tc<D, BITS>, TD_T, smem) !=
-            cudaSuccess)
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, TD_T, smem) != cudaSuccess)
         return 0;
     return n_sm * per_sm;
 }
@@ -386,13 +426,16 @@ extern "C" int tn_cuda_turbo_tc_launch(const tn_cuda_turbo_attn *a, void *stream
 }
 
 extern "C" int tn_cuda_turbo_tc_slots(const tn_cuda_turbo_attn *a, int device) {
-    if (!tn_cuda_turbo_tc_ok(a)) return 0;
+    tq_cache kc, vc;
+    if (!tn_cuda_turbo_tc_ok(a) || tq_fill_cache(&kc, a->type_k, a->head_dim, a->n_head_kv, a->k) ||
+        tq_fill_cache(&vc, a->type_v, a->head_dim, a->n_head_kv, a->v))
+        return 0;
     const int bits = tn_kv_turbo_bits(a->type_k);
     if (a->head_dim == 64)
-        return bits == 2   ? tt_slots<64, 2>(device)
-               : bits == 3 ? tt_slots<64, 3>(device)
-                           : tt_slots<64, 4>(device);
-    return bits == 2   ? tt_slots<128, 2>(device)
-           : bits == 3 ? tt_slots<128, 3>(device)
-                       : tt_slots<128, 4>(device);
+        return bits == 2   ? tt_slots<64, 2>(device, kc, vc)
+               : bits == 3 ? tt_slots<64, 3>(device, kc, vc)
+                           : tt_slots<64, 4>(device, kc, vc);
+    return bits == 2   ? tt_slots<128, 2>(device, kc, vc)
+           : bits == 3 ? tt_slots<128, 3>(device, kc, vc)
+                       : tt_slots<128, 4>(device, kc, vc);
 }
