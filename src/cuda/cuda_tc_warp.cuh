@@ -16,10 +16,21 @@
 
 #include "cuda/cuda_mma.cuh"
 
+/* TN_TC_QLO=0 (A/B build, not yet run on a GPU): Q^T as f16 only (qh), without the low halves
+ * ql that keep the scores' f32 precision in q: half the score mma and 16 registers fewer, which
+ * lets the TurboQuant kernel fit 5 blocks per SM with TN_TT_MINB=5 (96 registers, 24 bytes
+ * spilled; 124 bytes with ql, which lost 6-8 %, 2026-12-03c record). llama.cpp's tensor-core
+ * attention takes Q in f16 too; the added error (simulated for test_cuda_turbo's sharp case,
+ * q x 4: 2.7e-4 .. 5.3e-4 relative) should stay within its 2e-3 bound next to the measured
+ * 4.6e-4. */
+#ifndef TN_TC_QLO
+#define TN_TC_QLO 1
+#endif
+
 /* HD: head size (multiple of 16); LD: row stride (halves) of the K and V tiles in shared memory. */
 template <int HD, int LD> struct tn_cu_tc_warp {
     static constexpr int KS = HD / 16; /* k-steps of S, m-tiles of O^T */
-    uint32_t qh[KS][2], ql[KS][2];
+    uint32_t qh[KS][2], ql[TN_TC_QLO ? KS : 1][2];
     float o[KS][4];
     float m0, m1, l0, l1; /* heads 2 t4, 2 t4 + 1 (log2 units; l: this lane's cells only) */
 
@@ -38,7 +49,7 @@ template <int HD, int LD> struct tn_cu_tc_warp {
                 const __half2 hi = __floats2half2_rn(x0, x1);
                 const float2 hf = __half22float2(hi);
                 qh[kk][j] = *(const uint32_t *)&hi;
-                ql[kk][j] = tn_cu_pack_h2(x0 - hf.x, x1 - hf.y);
+                if (TN_TC_QLO) ql[TN_TC_QLO ? kk : 0][j] = tn_cu_pack_h2(x0 - hf.x, x1 - hf.y);
             }
 #pragma unroll
         for (int mt = 0; mt < KS; mt++) o[mt][0] = o[mt][1] = o[mt][2] = o[mt][3] = 0.0f;
@@ -75,7 +86,8 @@ template <int HD, int LD> struct tn_cu_tc_warp {
             uint32_t ka[4];
             frag(kk, ka);
             tn_cu_mma16816(sa[kk & 1], ka, qh[kk][0], qh[kk][1]);
-            tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[kk][0], ql[kk][1]);
+            if (TN_TC_QLO)
+                tn_cu_mma16816(sa[2 + (kk & 1)], ka, ql[TN_TC_QLO ? kk : 0][0], ql[TN_TC_QLO ? kk : 0][1]);
         }
 #pragma unroll
         for (int e = 0; e < 4; e++) s[e] = (sa[0][e] + sa[1][e]) + (sa[2][e] + sa[3][e]);
