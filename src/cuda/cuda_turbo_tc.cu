@@ -360,7 +360,10 @@ template <int D, int BITS> auto tt_kernel(const tq_cache &kc, const tq_cache &vc
     constexpr bool can = TN_TT_BULK && tt_cfg<D, BITS>::HB % 16 == 0;
     const bool aligned = kc.row_bytes % 16 == 0 && vc.row_bytes % 16 == 0 && (uintptr_t)kc.base % 16 == 0 &&
                          (uintptr_t)vc.base % 16 == 0;
-    return can && aligned ? tq_dec_tc<D, BITS, can> : tq_dec_tc<D, BITS, false>;
+    const auto k = can && aligned ? tq_dec_tc<D, BITS, can> : tq_dec_tc<D, BITS, false>;
+    /* more than 4 blocks (A/B builds) need the largest shared-memory carveout (5 x ~44 KB) */
+    if (TN_TT_MINB > 4) cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
+    return k;
 }
 
 template <int D, int BITS>
