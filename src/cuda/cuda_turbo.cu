@@ -122,6 +122,14 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_attn_kernel(const tq_attn_args 
     for (int i = threadIdx.x; i < d; i += blockDim.x) out[i] = qs[i];
 }
 
+/* TN_TQ_MERGE_ALL=1 (A/B build, not yet run on a GPU): the weighted sum below requests all of a
+ * thread's splits at once instead of 8 at a time plus a tail one by one: at head 128 a thread
+ * takes every 4th split, 16 of 64 (two round trips to memory now) or 16-17 of 66 (three for
+ * some threads, since the tensor-core kernel's 66 splits, 2026-12-03e record). */
+#ifndef TN_TQ_MERGE_ALL
+#define TN_TQ_MERGE_ALL 0
+#endif
+
 /* Split-KV merge: one block per (token, head) combines the n_split partial softmax sums, then
  * normalizes and unrotates once. Thread s takes split s's (max, sum) (n_split <= blockDim), so the
  * weights cost one round of loads; for the weighted sum the threads split into d/4 float4 columns
@@ -158,6 +166,28 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
     for (int w = 0; w < TQ_WARPS; w++) L += red[w];
     const int ng = d / 4, nph = TQ_THREADS / ng, gi = tid % ng, ph = tid / ng;
     float4 A = make_float4(0.f, 0.f, 0.f, 0.f);
+#if TN_TQ_MERGE_ALL
+    if (ph < nph) { /* TN_TQ_MERGE_ALL: every split of the thread requested at once (predicated),
+                     * the same sums in the same order */
+        const float4 *src = (const float4 *)pp + gi;
+        const size_t s4 = stride / 4;
+        constexpr int NB = TQ_MAX_SPLIT / (TQ_THREADS / 32); /* splits per thread at d = 128 */
+        for (int s0 = ph; s0 < ns; s0 += NB * nph) {
+            float4 v[NB];
+#pragma unroll
+            for (int k = 0; k < NB; k++) {
+                const int s = s0 + k * nph;
+                v[k] = s < ns && wgt[s] > 0 ? src[(size_t)s * s4] : make_float4(0.f, 0.f, 0.f, 0.f);
+            }
+#pragma unroll
+            for (int k = 0; k < NB; k++) {
+                const int s = s0 + k * nph;
+                const float w = s < ns ? wgt[s] : 0.0f;
+                if (w > 0) A.x += v[k].x * w, A.y += v[k].y * w, A.z += v[k].z * w, A.w += v[k].w * w;
+            }
+        }
+    }
+#else
     if (ph < nph) {
         const float4 *src = (const float4 *)pp + gi;
         const size_t s4 = stride / 4;
@@ -180,6 +210,7 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
             }
         }
     }
+#endif
     col[tid] = A;
     __syncthreads();
     const float inv = L > 0 ? 1.0f / L : 0.0f;
