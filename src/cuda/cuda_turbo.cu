@@ -171,7 +171,7 @@ __global__ void __launch_bounds__(TQ_THREADS) tq_merge_kernel(const tq_attn_args
                      * the same sums in the same order */
         const float4 *src = (const float4 *)pp + gi;
         const size_t s4 = stride / 4;
-        constexpr int NB = TQ_MAX_SPLIT / (TQ_THREADS / 32); /* splits per thread at d = 128 */
+        constexpr int NB = TQ_MAX_SPLIT / 4; /* a thread's splits at d = 128 (4 phases) */
         for (int s0 = ph; s0 < ns; s0 += NB * nph) {
             float4 v[NB];
 #pragma unroll

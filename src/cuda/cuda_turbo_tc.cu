@@ -354,8 +354,9 @@ __global__ void __launch_bounds__(TD_T, TN_TT_MINB)
     td_finish<D, TD_MAXG>(a, &wm[0][0], &wl[0][0], wacc, qs, GB, h0, split, t);
 }
 
-/* The kernel instance for these caches: with TN_TT_BULK, bulk copies where the head slices are
- * whole 16-byte multiples on 16-byte aligned rows. */
+/* The kernel instance for these caches, its shared-memory attributes set (NULL if that failed):
+ * with TN_TT_BULK, bulk copies where the head slices are whole 16-byte multiples on 16-byte
+ * aligned rows. */
 template <int D, int BITS> auto tt_kernel(const tq_cache &kc, const tq_cache &vc) {
     constexpr bool can = TN_TT_BULK && tt_cfg<D, BITS>::HB % 16 == 0;
     const bool aligned = kc.row_bytes % 16 == 0 && vc.row_bytes % 16 == 0 && (uintptr_t)kc.base % 16 == 0 &&
@@ -363,29 +364,30 @@ template <int D, int BITS> auto tt_kernel(const tq_cache &kc, const tq_cache &vc
     const auto k = can && aligned ? tq_dec_tc<D, BITS, can> : tq_dec_tc<D, BITS, false>;
     /* more than 4 blocks (A/B builds) need the largest shared-memory carveout (5 x ~44 KB) */
     if (TN_TT_MINB > 4) cudaFuncSetAttribute(k, cudaFuncAttributePreferredSharedMemoryCarveout, 100);
-    return k;
+    return cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)tt_cfg<D, BITS>::SMEM) ==
+                   cudaSuccess
+               ? k
+               : nullptr;
 }
 
 template <int D, int BITS>
 int tt_launch(const tn_cuda_turbo_attn *a, const tq_cache &kc, const tq_cache &vc,
               cudaStream_t st) {
-    constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
     const auto kernel = tt_kernel<D, BITS>(kc, vc);
-    if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess)
+    if (!kernel)
         return tn_set_error("CUDA TurboQuant tensor-core attention: shared memory attribute: %s",
                             cudaGetErrorString(cudaGetLastError()));
     const dim3 grid((unsigned)a->n_head_kv, (unsigned)a->n_split, (unsigned)a->n_tokens);
-    tn_cu_launch_on(st, a->pdl != 0, kernel, grid, dim3(TD_T), smem, *a, kc, vc, a->n_head / a->n_head_kv);
+    tn_cu_launch_on(st, a->pdl != 0, kernel, grid, dim3(TD_T), tt_cfg<D, BITS>::SMEM, *a, kc, vc,
+                    a->n_head / a->n_head_kv);
     return 0;
 }
 
 template <int D, int BITS> int tt_slots(int device, const tq_cache &kc, const tq_cache &vc) {
-    constexpr size_t smem = tt_cfg<D, BITS>::SMEM;
     const auto kernel = tt_kernel<D, BITS>(kc, vc);
     int n_sm = 0, per_sm = 0;
-    if (cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) != cudaSuccess ||
-        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, TD_T, smem) != cudaSuccess)
+    if (!kernel || cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, TD_T, tt_cfg<D, BITS>::SMEM) != cudaSuccess)
         return 0;
     return n_sm * per_sm;
 }
